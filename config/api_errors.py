@@ -1,0 +1,85 @@
+"""The one error format. Every 4xx/5xx the system answers has this body:
+
+    {"error": {"code": "<machine-readable>", "message": "<for humans>", "details": {...}}}
+
+- `code` is stable and machine-readable (`invalid`, `not_authenticated`,
+  `authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`,
+  `parse_error`, `unsupported_media_type`, `throttled`, `conflict`, `server_error`, …).
+- `message` is one sentence for a human.
+- `details` is an object, empty when there is nothing more to say. For `invalid` it maps each
+  field (or `non_field_errors`) to a list of `{"message", "code"}` objects.
+
+DRF exceptions and the services' `DomainError`s come through `api_exception_handler`; Django's
+own 400/403/404/500 and CSRF failures come through the views below, so nothing escapes as HTML.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from config.errors import DomainError
+
+
+def error_body(*, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _validation_details(exc: exceptions.ValidationError) -> dict[str, Any]:
+    full = exc.get_full_details()
+    if isinstance(full, dict):
+        return {key: value if isinstance(value, list) else [value] for key, value in full.items()}
+    return {"non_field_errors": full if isinstance(full, list) else [full]}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(
+            error_body(code=exc.code, message=exc.message, details=exc.details),
+            status=exc.http_status,
+        )
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API exception: Django's handler500 answers, in the same format
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = error_body(
+            code="invalid", message="Invalid input.", details=_validation_details(exc)
+        )
+        return response
+    assert isinstance(exc, exceptions.APIException)  # exception_handler converted Http404 etc.
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else exc.default_code
+    details: dict[str, Any] = {}
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after_seconds"] = int(exc.wait)
+    message = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
+    response.data = error_body(code=str(code), message=str(message), details=details)
+    return response
+
+
+def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code=code, message=message), status=status_code)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(400, "bad_request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(403, "permission_denied", "You do not have permission to do this.")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return _json_error(404, "not_found", "Not found.")
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return _json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
+    return _json_error(403, "csrf_failed", "CSRF verification failed; send the CSRF token.")
