@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -38,10 +39,19 @@ def _validation_details(exc: exceptions.ValidationError) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        return Response(
+        response = Response(
             error_body(code=exc.code, message=exc.message, details=exc.details),
             status=exc.http_status,
         )
+        if exc.http_status == 401:  # a 401 must say how to authenticate (RFC 9110 §15.5.2)
+            response["WWW-Authenticate"] = context["view"].get_authenticate_header(
+                context["request"]
+            )
+        return response
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API exception: Django's handler500 answers, in the same format
@@ -50,7 +60,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             code="invalid", message="Invalid input.", details=_validation_details(exc)
         )
         return response
-    assert isinstance(exc, exceptions.APIException)  # exception_handler converted Http404 etc.
+    assert isinstance(exc, exceptions.APIException)  # only those get a response above
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
     details: dict[str, Any] = {}
