@@ -18,10 +18,10 @@ from config.errors import ConflictError, DomainError
 from employers.models import Employer
 from partners.models import Partner
 
-TOKEN_PREFIX = "mbt_"
+TOKEN_PREFIX = "mbt_"  # noqa: S105  (a marker, not a secret)
 
 
-class InvalidCredentials(DomainError):
+class InvalidCredentialsError(DomainError):
     code = "authentication_failed"
     http_status = 401
 
@@ -81,15 +81,19 @@ class IssuedToken:
 
 
 def access_token_issue(*, email: str, password: str) -> IssuedToken:
-    """Check the credentials and issue a bearer token. Wrong email or password (or an inactive
-    user) raise the same InvalidCredentials, so the answer does not reveal which emails exist."""
+    """Check the credentials and issue a bearer token. A wrong email or password, or an inactive
+    user, all raise the same InvalidCredentialsError: the answer does not reveal which emails
+    exist."""
     user = authenticate(email=normalize_email(email), password=password)
     if not isinstance(user, User):
-        raise InvalidCredentials("Email or password is incorrect.")
+        raise InvalidCredentialsError("Email or password is incorrect.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
     record = AccessToken.objects.create(
-        digest=token_digest(token), user=user, created_at=now, expires_at=now + settings.AUTH_TOKEN_TTL
+        digest=token_digest(token),
+        user=user,
+        created_at=now,
+        expires_at=now + settings.AUTH_TOKEN_TTL,
     )
     return IssuedToken(token=token, expires_at=record.expires_at, user=user)
 

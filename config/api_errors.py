@@ -39,15 +39,15 @@ def _validation_details(exc: exceptions.ValidationError) -> dict[str, Any]:
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DomainError):
-        response = Response(
+        domain_response = Response(
             error_body(code=exc.code, message=exc.message, details=exc.details),
             status=exc.http_status,
         )
         if exc.http_status == 401:  # a 401 must say how to authenticate (RFC 9110 §15.5.2)
-            response["WWW-Authenticate"] = context["view"].get_authenticate_header(
+            domain_response["WWW-Authenticate"] = context["view"].get_authenticate_header(
                 context["request"]
             )
-        return response
+        return domain_response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -60,12 +60,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
             code="invalid", message="Invalid input.", details=_validation_details(exc)
         )
         return response
-    assert isinstance(exc, exceptions.APIException)  # only those get a response above
+    if not isinstance(exc, exceptions.APIException):  # only those get a response above
+        return response
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
     details: dict[str, Any] = {}
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        details["retry_after_seconds"] = int(exc.wait)
+    wait = getattr(exc, "wait", None)  # set by Throttled
+    if isinstance(exc, exceptions.Throttled) and wait is not None:
+        details["retry_after_seconds"] = int(wait)
     message = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
     response.data = error_body(code=str(code), message=str(message), details=details)
     return response

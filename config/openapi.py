@@ -46,7 +46,10 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         codes = list(getattr(self.view, "error_responses", {}).get(self.method, ()))
         if self.method in {"POST", "PUT", "PATCH"}:
             codes.append("400")
-        if getattr(self.view, "allowed_roles", None) is not Audience.PUBLIC or self.method == "DELETE":
+        if (
+            getattr(self.view, "allowed_roles", None) is not Audience.PUBLIC
+            or self.method == "DELETE"
+        ):
             codes.append("401")
             if isinstance(getattr(self.view, "allowed_roles", None), frozenset):
                 codes.append("403")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any
-
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest

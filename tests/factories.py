@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import factory
+from factory.declarations import PostGenerationMethodCall, Sequence
+from factory.faker import Faker
 
 from accounts.models import Role, User
 from accounts.services import role_grant
@@ -20,9 +22,9 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
         model = User
         skip_postgeneration_save = True
 
-    email = factory.Sequence(lambda n: f"user{n}@example.test")
-    full_name = factory.Faker("name")
-    password = factory.PostGenerationMethodCall("set_password", TEST_PASSWORD)
+    email = Sequence(lambda n: f"user{n}@example.test")
+    full_name = Faker("name")
+    password = PostGenerationMethodCall("set_password", TEST_PASSWORD)
 
     @classmethod
     def _after_postgeneration(cls, instance: User, create: bool, results: Any = None) -> None:
@@ -34,20 +36,20 @@ class EmployerFactory(factory.django.DjangoModelFactory[Employer]):
     class Meta:
         model = Employer
 
-    name = factory.Sequence(lambda n: f"Employer {n}")
-    billing_email = factory.Sequence(lambda n: f"billing{n}@employer.test")
+    name = Sequence(lambda n: f"Employer {n}")
+    billing_email = Sequence(lambda n: f"billing{n}@employer.test")
 
 
 class PartnerFactory(factory.django.DjangoModelFactory[Partner]):
     class Meta:
         model = Partner
 
-    name = factory.Sequence(lambda n: f"Health System {n}")
+    name = Sequence(lambda n: f"Health System {n}")
 
 
 def user_with_role(
     role: Role, *, employer: Employer | None = None, partner: Partner | None = None, **fields: Any
 ) -> User:
-    user = UserFactory(**fields)
+    user = UserFactory.create(**fields)
     role_grant(user=user, role=role, employer=employer, partner=partner)
     return user

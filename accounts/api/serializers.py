@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import Role, RoleGrant, User
 
 
-class TokenInputSerializer(serializers.Serializer[None]):
+class TokenInputSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField()
     password = serializers.CharField(max_length=256, trim_whitespace=False)
 
@@ -26,7 +28,7 @@ class UserOutputSerializer(serializers.ModelSerializer[User]):
         fields = ("id", "email", "full_name", "roles")
 
 
-class TokenOutputSerializer(serializers.Serializer[None]):
+class TokenOutputSerializer(serializers.Serializer[Any]):
     token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`.")
     token_type = serializers.CharField(default="Bearer")
     expires_at = serializers.DateTimeField()

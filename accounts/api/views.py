@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
+from django.db.models import prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
@@ -10,7 +11,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from accounts.api.serializers import TokenInputSerializer, TokenOutputSerializer, UserOutputSerializer
+from accounts.api.serializers import (
+    TokenInputSerializer,
+    TokenOutputSerializer,
+    UserOutputSerializer,
+)
 from accounts.models import AccessToken, User
 from accounts.permissions import AllowedRoles, Audience
 from accounts.services import access_token_issue, access_token_revoke
@@ -22,9 +27,7 @@ class TokenApi(APIView):
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "auth"
 
-    @extend_schema(
-        request=TokenInputSerializer, responses={201: TokenOutputSerializer}, auth=[]
-    )
+    @extend_schema(request=TokenInputSerializer, responses={201: TokenOutputSerializer}, auth=[])
     def post(self, request: Request) -> Response:
         """Log in with email and password; the answer holds a bearer token for the API."""
         payload = TokenInputSerializer(data=request.data)
@@ -58,5 +61,6 @@ class MeApi(APIView):
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request: Request) -> Response:
         """The caller's own profile and role grants."""
-        user = User.objects.prefetch_related("role_grants").get(pk=request.user.pk)
+        user = cast(User, request.user)
+        prefetch_related_objects([user], "role_grants")
         return Response(UserOutputSerializer(user).data)

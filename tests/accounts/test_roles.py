@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.db import IntegrityError
 
-from accounts.models import RoleGrant, Role, User
+from accounts.models import Role, RoleGrant, User
 from accounts.selectors import user_access_get
 from accounts.services import role_grant, user_create
 from config.errors import ConflictError, DomainError
@@ -57,7 +57,10 @@ def test_database_refuses_a_partner_viewer_grant_with_an_employer():
     user = UserFactory()
     with pytest.raises(IntegrityError):
         RoleGrant.objects.create(
-            user=user, role=Role.PARTNER_VIEWER, partner=PartnerFactory(), employer=EmployerFactory()
+            user=user,
+            role=Role.PARTNER_VIEWER,
+            partner=PartnerFactory(),
+            employer=EmployerFactory(),
         )
 
 

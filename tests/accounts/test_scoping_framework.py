@@ -38,7 +38,9 @@ def test_every_api_view_declares_who_may_call_it(route, view_class):
     allowed = getattr(view_class, "allowed_roles", None)
     assert isinstance(allowed, frozenset | Audience), f"{route} does not declare allowed_roles"
     permissions = view_class().get_permissions()
-    assert any(isinstance(p, RolePermission) for p in permissions), f"{route} dropped RolePermission"
+    assert any(isinstance(p, RolePermission) for p in permissions), (
+        f"{route} dropped RolePermission"
+    )
 
 
 @pytest.mark.parametrize(("route", "view_class"), api_views())
@@ -66,5 +68,5 @@ def test_a_scoped_view_cannot_replace_get_queryset():
         class Leaky(ScopedAPIView):
             queryset = Employer.objects.all()
 
-            def get_queryset(self):
+            def get_queryset(self):  # type: ignore[misc]
                 return Employer.objects.all()

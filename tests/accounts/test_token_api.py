@@ -122,7 +122,9 @@ def test_logout_without_a_token_is_401(api_client):
 
 
 def test_login_is_rate_limited(api_client, settings):
-    allowed_per_minute = int(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"].split("/")[0])
+    allowed_per_minute = int(
+        settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth"].split("/")[0]
+    )
     UserFactory(email="ada@example.test")
     for _ in range(allowed_per_minute):
         guess = api_client.post(TOKEN_URL, {"email": "ada@example.test", "password": "guess"})

@@ -40,7 +40,7 @@ def test_as_of_restores_the_previous_clock_even_after_an_error():
     outer = dt.datetime(2026, 1, 1, 12, tzinfo=UTC)
     inner = dt.datetime(2030, 6, 1, 12, tzinfo=UTC)
     with clock.as_of(outer):
-        with pytest.raises(RuntimeError), clock.as_of(inner):
+        with pytest.raises(RuntimeError), clock.as_of(inner):  # noqa: PT012
             assert clock.now() == inner
             raise RuntimeError
         assert clock.now() == outer

@@ -11,7 +11,9 @@ TOKEN_URL = "/api/v1/auth/token/"
 
 
 def test_malformed_json_is_400_not_500(api_client):
-    response = api_client.post(TOKEN_URL, data='{"email": "a@b.c", ', content_type="application/json")
+    response = api_client.post(
+        TOKEN_URL, data='{"email": "a@b.c", ', content_type="application/json"
+    )
 
     error = assert_error(response, 400, "parse_error")
     assert "JSON" in error["message"]
@@ -24,7 +26,9 @@ def test_a_json_array_instead_of_an_object_is_400(api_client):
 
 
 def test_form_encoded_body_is_415(api_client):
-    response = api_client.post(TOKEN_URL, data="email=a", content_type="application/x-www-form-urlencoded")
+    response = api_client.post(
+        TOKEN_URL, data="email=a", content_type="application/x-www-form-urlencoded"
+    )
 
     assert_error(response, 415, "unsupported_media_type")
 

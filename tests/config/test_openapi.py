@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -11,13 +13,14 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def schema() -> dict:
+def schema() -> dict[str, Any]:
     out = io.StringIO()
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=out)
-    return yaml.safe_load(out.getvalue())
+    loaded: dict[str, Any] = yaml.safe_load(out.getvalue())
+    return loaded
 
 
-def operations(schema: dict):
+def operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             yield path, method, operation
@@ -30,7 +33,9 @@ def test_schema_generates_valid_without_warnings(schema):
 
 def test_every_operation_documents_its_errors_in_the_error_format(schema):
     for path, method, operation in operations(schema):
-        errors = {code: r for code, r in operation["responses"].items() if code.startswith(("4", "5"))}
+        errors = {
+            code: r for code, r in operation["responses"].items() if code.startswith(("4", "5"))
+        }
         assert errors, f"{method.upper()} {path} documents no error response"
         for code, response in errors.items():
             ref = response["content"]["application/json"]["schema"]["$ref"]

@@ -67,4 +67,6 @@ class Command(BaseCommand):
                 user.save(update_fields=["is_staff", "is_superuser"])
             role_grant(user=user, role=role, **scope)
             self.stdout.write(f"  {role.label:<24} {email}")
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready; every demo user's password: {password}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo data ready; every demo user's password: {password}")
+        )
