@@ -252,4 +252,5 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
-WHITENOISE_USE_FINDERS = DEBUG
+# Outside production, static files are served straight from the apps (no collectstatic needed).
+WHITENOISE_USE_FINDERS = APP_ENV != "production"

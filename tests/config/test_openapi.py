@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -69,3 +70,7 @@ def test_docs_page_uses_no_external_cdn():
     assert "swagger-ui" in html
     assert "cdn.jsdelivr.net" not in html
     assert "unpkg.com" not in html
+    bundle = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html)
+    assert bundle, html
+    asset = Client().get(bundle.group(1))
+    assert asset.status_code == 200
