@@ -89,6 +89,7 @@ def access_token_issue(*, email: str, password: str) -> IssuedToken:
         raise InvalidCredentialsError("Email or password is incorrect.")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = timezone.now()
+    User.objects.filter(pk=user.pk).update(last_login=now)
     record = AccessToken.objects.create(
         digest=token_digest(token),
         user=user,

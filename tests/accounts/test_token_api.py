@@ -29,6 +29,8 @@ def test_login_returns_a_bearer_token_that_authenticates(api_client):
     me = api_client.get(ME_URL)
     assert me.status_code == 200
     assert me.json()["id"] == user.id
+    user.refresh_from_db()
+    assert user.last_login is not None
 
 
 def test_only_the_token_digest_is_stored(api_client):
