@@ -143,7 +143,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "stripe-outbox-push": {"task": "billing.tasks.stripe_outbox_push_task", "schedule": 10.0},
+    "stripe-events-sweep": {
+        "task": "billing.tasks.stripe_events_process_pending_task",
+        "schedule": 60.0,
+    },
+    "stripe-reconcile": {"task": "billing.tasks.stripe_reconcile_task", "schedule": 6 * 3600.0},
+}
 # Seconds a health check waits for the database or the broker before calling it down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 
@@ -254,3 +261,31 @@ LOGGING = {
 }
 # Outside production, static files are served straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = APP_ENV != "production"
+
+# --- Stripe ------------------------------------------------------------------------------------
+
+# Test-mode key. The default talks to the project's Stripe emulator (stripe_emulator/); set a
+# real sk_test_… key and STRIPE_API_BASE=https://api.stripe.com to use Stripe's test mode.
+STRIPE_API_KEY = env_str("STRIPE_API_KEY", "sk_test_emulator")
+STRIPE_API_BASE = env_str(
+    "STRIPE_API_BASE",
+    "https://api.stripe.com" if APP_ENV == "production" else "http://127.0.0.1:12111",
+)
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev_emulator")
+# Live keys (sk_live_…/rk_live_…) are refused unless this is explicitly turned on.
+STRIPE_ALLOW_LIVE_KEYS = env_bool("STRIPE_ALLOW_LIVE_KEYS", False)
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20)
+# Requests per second to Stripe, shared by every worker on every machine (Redis-backed).
+# Stripe allows about 25/s in test mode and 100/s live; stay below.
+STRIPE_MAX_REQUESTS_PER_SECOND = env_int("STRIPE_MAX_REQUESTS_PER_SECOND", 20)
+STRIPE_OUTBOX_BATCH_SIZE = env_int("STRIPE_OUTBOX_BATCH_SIZE", 20)
+STRIPE_OUTBOX_LEASE_SECONDS = env_int("STRIPE_OUTBOX_LEASE_SECONDS", 120)
+STRIPE_OUTBOX_BACKOFF_BASE_SECONDS = float(env_str("STRIPE_OUTBOX_BACKOFF_BASE_SECONDS", "2"))
+STRIPE_OUTBOX_BACKOFF_MAX_SECONDS = float(env_str("STRIPE_OUTBOX_BACKOFF_MAX_SECONDS", "600"))
+STRIPE_OUTBOX_MAX_ATTEMPTS = env_int("STRIPE_OUTBOX_MAX_ATTEMPTS", 25)
+# Seconds one run of the push task keeps claiming work before it hands over to the next run.
+STRIPE_OUTBOX_RUN_SECONDS = env_int("STRIPE_OUTBOX_RUN_SECONDS", 50)
+# Queue a push task as soon as an outbox row commits (beat runs the pusher anyway).
+STRIPE_OUTBOX_WAKE_ON_COMMIT = env_bool("STRIPE_OUTBOX_WAKE_ON_COMMIT", True)
+# A webhook whose signed timestamp is older than this is refused (Stripe's default tolerance).
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)

@@ -1,0 +1,245 @@
+"""Billing's local truth: payers, invoices and their lines, payments, the Stripe outbox and
+every Stripe event received. Stripe is the payment rail; these rows say what *should* be there.
+Amounts are integer cents."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class BillingCustomer(models.Model):
+    """Whoever pays an invoice: a member (user) or an employer. Mirrors one Stripe customer.
+    Payment methods are Stripe ids only; card data never reaches this system."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="billing_customer",
+    )
+    employer = models.OneToOneField(
+        "employers.Employer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="billing_customer",
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+    stripe_customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # A payment method id the client gave us (e.g. pm_card_visa) that is not attached yet.
+    payment_method_to_attach = models.CharField(max_length=255, blank=True)
+    # The attached payment method Stripe charges by default.
+    default_payment_method_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                name="billing_customer_one_owner",
+                condition=Q(user__isnull=False, employer__isnull=True)
+                | Q(user__isnull=True, employer__isnull=False),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.email} ({self.stripe_customer_id or 'not in Stripe yet'})"
+
+
+class InvoiceStatus(models.TextChoices):
+    """Stripe's invoice statuses; the local invoice mirrors them (billing/invoice_status.py)."""
+
+    DRAFT = "draft"
+    OPEN = "open"
+    PAID = "paid"
+    VOID = "void"
+    UNCOLLECTIBLE = "uncollectible"
+
+
+class CollectionMethod(models.TextChoices):
+    CHARGE_AUTOMATICALLY = "charge_automatically"  # members: the card on file is charged
+    SEND_INVOICE = "send_invoice"  # employers: invoice emailed, paid on net terms
+
+
+class Invoice(models.Model):
+    customer = models.ForeignKey(BillingCustomer, on_delete=models.PROTECT, related_name="invoices")
+    currency = models.CharField(max_length=3, default="usd")
+    collection_method = models.CharField(max_length=32, choices=CollectionMethod.choices)
+    days_until_due = models.PositiveSmallIntegerField(null=True, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default="draft")
+    total_cents = models.BigIntegerField()
+    amount_paid_cents = models.BigIntegerField(default=0)
+    stripe_invoice_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    number = models.CharField(max_length=64, blank=True)
+    hosted_invoice_url = models.URLField(max_length=1000, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)  # voided or marked uncollectible
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                name="invoice_total_not_negative", condition=Q(total_cents__gte=0)
+            ),
+            models.CheckConstraint(
+                name="invoice_send_invoice_has_terms",
+                condition=~Q(collection_method="send_invoice") | Q(days_until_due__isnull=False),
+            ),
+        ]
+        indexes: ClassVar = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"invoice #{self.pk} ({self.status}, {self.total_cents} {self.currency})"
+
+
+class InvoiceLine(models.Model):
+    """One charge on an invoice for one service period; pushed to Stripe as one invoice item."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    description = models.CharField(max_length=500)
+    amount_cents = models.BigIntegerField()
+    period_start = models.DateField()
+    period_end = models.DateField()
+    stripe_invoice_item_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                name="invoice_line_period_ordered",
+                condition=Q(period_end__gte=models.F("period_start")),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount_cents}"
+
+
+class PaymentStatus(models.TextChoices):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Payment(models.Model):
+    """One attempt to collect an invoice. At most one succeeded payment per invoice, enforced
+    by the database, so a retried or replayed charge can never be recorded twice."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    status = models.CharField(max_length=16, choices=PaymentStatus.choices)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_charge_id = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True)  # e.g. card_declined
+    decline_code = models.CharField(max_length=64, blank=True)  # e.g. insufficient_funds
+    failure_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(status="succeeded"),
+                name="payment_one_success_per_invoice",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"payment #{self.pk} {self.status} {self.amount_cents}"
+
+
+class StripeCommandKind(models.TextChoices):
+    CUSTOMER_SYNC = "customer_sync"  # create or update the Stripe customer, default payment method
+    INVOICE_PUSH = "invoice_push"  # draft → items → finalize → pay (members) or send (employers)
+    INVOICE_VOID = "invoice_void"
+    INVOICE_MARK_UNCOLLECTIBLE = "invoice_mark_uncollectible"
+
+
+class StripeCommandStatus(models.TextChoices):
+    PENDING = "pending"
+    IN_PROGRESS = "in_progress"  # claimed by a pusher; reclaimable once the lease expires
+    DONE = "done"
+    FAILED = "failed"  # a permanent error, or out of attempts: needs a person
+
+
+class StripeCommand(models.Model):
+    """The outbox. A local change that Stripe must learn about commits together with one of
+    these rows; the pusher (billing/stripe_outbox.py) sends it later, outside any transaction.
+    `idempotency_key` is fixed when the row is written, before the first attempt; every Stripe
+    request of the command uses it plus a step suffix, so retries can never act twice."""
+
+    kind = models.CharField(max_length=40, choices=StripeCommandKind.choices)
+    customer = models.ForeignKey(
+        BillingCustomer, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_commands"
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=16, choices=StripeCommandStatus.choices, default=StripeCommandStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "in_progress"]),
+                name="stripe_command_due",
+            )
+        ]
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                name="stripe_command_has_target",
+                condition=Q(customer__isnull=False) | Q(invoice__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(kind="invoice_push"),
+                name="stripe_command_one_push_per_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class StripeEvent(models.Model):
+    """Every webhook event Stripe sent, stored raw before anything is done with it. The Stripe
+    event id is unique: a duplicate delivery is recognised and ignored."""
+
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    api_version = models.CharField(max_length=40, blank=True)
+    stripe_created_at = models.DateTimeField()
+    raw_body = models.TextField()
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    processing_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        indexes: ClassVar = [
+            models.Index(
+                fields=["received_at"],
+                condition=Q(processed_at__isnull=True),
+                name="stripe_event_unprocessed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.stripe_event_id}"

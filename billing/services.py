@@ -1,0 +1,363 @@
+"""Billing writes: customers, invoices, payments, and applying what Stripe reports.
+
+Nothing here calls Stripe. Each service commits local state together with an outbox row
+(`StripeCommand`); the pusher (billing/stripe_outbox.py) sends it after the commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from billing.invoice_status import is_forward
+from billing.models import (
+    BillingCustomer,
+    CollectionMethod,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    StripeCommand,
+    StripeCommandKind,
+)
+from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
+from config.errors import ConflictError, DomainError
+from employers.models import Employer
+
+
+def _push_after_commit() -> None:
+    """Wake the pusher once this transaction commits (beat also runs it every few seconds;
+    this only shortens the wait). At most one wake-up is queued per second, so a bill run
+    writing thousands of commands queues a handful of tasks, not thousands."""
+    if not settings.STRIPE_OUTBOX_WAKE_ON_COMMIT:
+        return
+
+    def wake() -> None:
+        from billing.tasks import stripe_outbox_push_task
+
+        if cache.add("stripe-outbox:wake", 1, timeout=1):
+            stripe_outbox_push_task.delay()
+
+    transaction.on_commit(wake)
+
+
+# --- customers ---------------------------------------------------------------------------------
+
+
+def _customer_sync_enqueue(*, customer: BillingCustomer) -> StripeCommand:
+    """Queue a sync of `customer` to Stripe. The key counts this customer's syncs, so it is
+    derived from local ids alone and differs for every sync."""
+    sequence = StripeCommand.objects.filter(
+        customer=customer, kind=StripeCommandKind.CUSTOMER_SYNC
+    ).count()
+    command = StripeCommand.objects.create(
+        kind=StripeCommandKind.CUSTOMER_SYNC,
+        customer=customer,
+        idempotency_key=f"customer:{customer.pk}:sync:{sequence + 1}",
+    )
+    _push_after_commit()
+    return command
+
+
+@transaction.atomic
+def billing_customer_create(
+    *,
+    email: str,
+    name: str,
+    user: User | None = None,
+    employer: Employer | None = None,
+    payment_method_id: str = "",
+) -> BillingCustomer:
+    if (user is None) == (employer is None):
+        raise DomainError("A billing customer belongs to exactly one user or one employer.")
+    customer = BillingCustomer.objects.create(
+        user=user,
+        employer=employer,
+        email=email,
+        name=name,
+        payment_method_to_attach=payment_method_id,
+    )
+    _customer_sync_enqueue(customer=customer)
+    return customer
+
+
+@transaction.atomic
+def billing_customer_payment_method_set(
+    *, customer: BillingCustomer, payment_method_id: str
+) -> BillingCustomer:
+    """Make `payment_method_id` (a Stripe id from the client) the customer's default."""
+    if not payment_method_id.startswith("pm_"):
+        raise DomainError(
+            "A payment method is a Stripe PaymentMethod id (pm_…).",
+            details={"field": "payment_method_id"},
+        )
+    customer = BillingCustomer.objects.select_for_update().get(pk=customer.pk)
+    customer.payment_method_to_attach = payment_method_id
+    customer.save(update_fields=["payment_method_to_attach"])
+    _customer_sync_enqueue(customer=customer)
+    return customer
+
+
+@transaction.atomic
+def billing_customer_record_stripe_state(
+    *,
+    customer: BillingCustomer,
+    stripe_customer_id: str | None = None,
+    attached_payment_method_id: str | None = None,
+) -> None:
+    """Store what Stripe confirmed for the customer (called by the pusher)."""
+    locked = BillingCustomer.objects.select_for_update().get(pk=customer.pk)
+    if stripe_customer_id and not locked.stripe_customer_id:
+        locked.stripe_customer_id = stripe_customer_id
+    if attached_payment_method_id:
+        locked.default_payment_method_id = attached_payment_method_id
+        if locked.payment_method_to_attach == customer.payment_method_to_attach:
+            locked.payment_method_to_attach = ""  # unless a newer one arrived meanwhile
+    locked.save(
+        update_fields=[
+            "stripe_customer_id",
+            "default_payment_method_id",
+            "payment_method_to_attach",
+        ]
+    )
+    customer.refresh_from_db()
+
+
+# --- invoices ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceLineInput:
+    description: str
+    amount_cents: int
+    period_start: dt.date
+    period_end: dt.date
+
+
+@transaction.atomic
+def invoice_create(
+    *,
+    customer: BillingCustomer,
+    lines: Sequence[InvoiceLineInput],
+    collection_method: CollectionMethod = CollectionMethod.CHARGE_AUTOMATICALLY,
+    days_until_due: int | None = None,
+    description: str = "",
+    currency: str = "usd",
+) -> Invoice:
+    """Create a local invoice with its lines and queue it for Stripe (draft → items →
+    finalize → pay or send)."""
+    if not lines:
+        raise DomainError("An invoice needs at least one line.")
+    for line in lines:
+        if line.period_end < line.period_start:
+            raise DomainError(f"Line {line.description!r} ends before it starts.")
+    if collection_method == CollectionMethod.SEND_INVOICE and days_until_due is None:
+        raise DomainError("An invoice sent for payment needs days_until_due (net terms).")
+    total = sum(line.amount_cents for line in lines)
+    if total < 0:
+        raise DomainError("An invoice total cannot be negative; issue a credit note instead.")
+    invoice = Invoice.objects.create(
+        customer=customer,
+        currency=currency,
+        collection_method=collection_method,
+        days_until_due=days_until_due,
+        description=description,
+        total_cents=total,
+    )
+    InvoiceLine.objects.bulk_create(
+        InvoiceLine(
+            invoice=invoice,
+            description=line.description,
+            amount_cents=line.amount_cents,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in lines
+    )
+    StripeCommand.objects.create(
+        kind=StripeCommandKind.INVOICE_PUSH,
+        customer=customer,
+        invoice=invoice,
+        idempotency_key=f"invoice:{invoice.pk}",
+    )
+    _push_after_commit()
+    return invoice
+
+
+def _invoice_close_enqueue(
+    *, invoice: Invoice, kind: StripeCommandKind, action: str
+) -> StripeCommand:
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status not in {InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE} or (
+        kind == StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE and locked.status != InvoiceStatus.OPEN
+    ):
+        raise ConflictError(f"A {locked.status} invoice cannot be {action}.")
+    command, _ = StripeCommand.objects.get_or_create(
+        idempotency_key=f"invoice:{invoice.pk}:{kind}",
+        defaults={"kind": kind, "invoice": invoice, "customer": invoice.customer},
+    )
+    _push_after_commit()
+    return command
+
+
+@transaction.atomic
+def invoice_void(*, invoice: Invoice) -> StripeCommand:
+    return _invoice_close_enqueue(
+        invoice=invoice, kind=StripeCommandKind.INVOICE_VOID, action="voided"
+    )
+
+
+@transaction.atomic
+def invoice_mark_uncollectible(*, invoice: Invoice) -> StripeCommand:
+    return _invoice_close_enqueue(
+        invoice=invoice,
+        kind=StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE,
+        action="marked uncollectible",
+    )
+
+
+@transaction.atomic
+def invoice_record_stripe_ids(
+    *,
+    invoice: Invoice,
+    stripe_invoice_id: str | None = None,
+    line_items: dict[int, str] | None = None,
+) -> None:
+    """Store the ids Stripe gave the invoice and its items (called by the pusher right after
+    each step, so a crash resumes where it stopped)."""
+    if stripe_invoice_id:
+        Invoice.objects.filter(pk=invoice.pk, stripe_invoice_id__isnull=True).update(
+            stripe_invoice_id=stripe_invoice_id
+        )
+        invoice.stripe_invoice_id = stripe_invoice_id
+    for line_id, item_id in (line_items or {}).items():
+        InvoiceLine.objects.filter(pk=line_id, stripe_invoice_item_id__isnull=True).update(
+            stripe_invoice_item_id=item_id
+        )
+
+
+@transaction.atomic
+def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | None:
+    """Apply Stripe's view of an invoice to the local one, whatever order the news comes in.
+
+    The invoice is found by Stripe id, or by the `local_invoice_id` metadata we set at creation
+    (an event can arrive before the pusher stored the id). The status only moves forward
+    (billing/invoice_status.py); number, URL and amount paid only fill in or grow. A paid
+    invoice gets its one succeeded payment. Returns None for invoices this system did not make.
+    """
+    invoice = _invoice_for_snapshot(snapshot)
+    if invoice is None:
+        return None
+    current = InvoiceStatus(invoice.status)
+    reported = InvoiceStatus(snapshot.status)
+    changed: set[str] = set()
+    if invoice.stripe_invoice_id is None:
+        invoice.stripe_invoice_id = snapshot.id
+        changed.add("stripe_invoice_id")
+    if is_forward(current, reported):
+        invoice.status = reported
+        changed.add("status")
+        now = timezone.now()
+        if reported == InvoiceStatus.PAID:
+            invoice.paid_at = snapshot.paid_at or now
+            changed.add("paid_at")
+        if reported in {InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE}:
+            invoice.closed_at = now
+            changed.add("closed_at")
+    if snapshot.finalized_at and invoice.finalized_at is None:
+        invoice.finalized_at = snapshot.finalized_at
+        changed.add("finalized_at")
+    if snapshot.number and not invoice.number:
+        invoice.number = snapshot.number
+        changed.add("number")
+    if snapshot.hosted_invoice_url and not invoice.hosted_invoice_url:
+        invoice.hosted_invoice_url = snapshot.hosted_invoice_url
+        changed.add("hosted_invoice_url")
+    if snapshot.amount_paid > invoice.amount_paid_cents:
+        invoice.amount_paid_cents = snapshot.amount_paid
+        changed.add("amount_paid_cents")
+    if changed:
+        invoice.save(update_fields=sorted(changed))
+    if invoice.status == InvoiceStatus.PAID:
+        _payment_success_ensure(
+            invoice=invoice,
+            amount_cents=snapshot.amount_paid or invoice.total_cents,
+            payment_intent_id=snapshot.payment_intent_ids[0] if snapshot.payment_intent_ids else "",
+        )
+    return invoice
+
+
+def _invoice_for_snapshot(snapshot: StripeInvoiceSnapshot) -> Invoice | None:
+    found = Invoice.objects.select_for_update().filter(stripe_invoice_id=snapshot.id).first()
+    if found is not None:
+        return found
+    local_id = snapshot.metadata.get("local_invoice_id", "")
+    if not local_id.isdigit():
+        return None
+    found = Invoice.objects.select_for_update().filter(pk=int(local_id)).first()
+    if found is None or found.stripe_invoice_id not in {None, snapshot.id}:
+        return None
+    return found
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+def _payment_success_ensure(
+    *, invoice: Invoice, amount_cents: int, payment_intent_id: str
+) -> Payment:
+    """The invoice's one succeeded payment, created or completed (the caller holds the invoice
+    row lock, so the pusher and a webhook cannot both create it)."""
+    payment = Payment.objects.filter(invoice=invoice, status=PaymentStatus.SUCCEEDED).first()
+    if payment is None:
+        return Payment.objects.create(
+            invoice=invoice,
+            status=PaymentStatus.SUCCEEDED,
+            amount_cents=amount_cents,
+            currency=invoice.currency,
+            stripe_payment_intent_id=payment_intent_id or None,
+        )
+    if payment_intent_id and not payment.stripe_payment_intent_id:
+        payment.stripe_payment_intent_id = payment_intent_id
+        payment.save(update_fields=["stripe_payment_intent_id"])
+    return payment
+
+
+@transaction.atomic
+def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Payment:
+    """Record the result of charging `invoice`: success syncs the invoice (paid) and its one
+    payment; a decline is a failed payment with Stripe's codes and leaves the invoice unpaid."""
+    if outcome.succeeded:
+        assert outcome.invoice is not None  # noqa: S101  (PaymentOutcome invariant)
+        synced = invoice_sync_from_stripe(snapshot=outcome.invoice)
+        if synced is None:
+            raise DomainError(
+                f"Stripe invoice {outcome.invoice.id} does not match invoice {invoice.pk}."
+            )
+        return Payment.objects.get(invoice=synced, status=PaymentStatus.SUCCEEDED)
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if outcome.payment_intent_id:
+        existing = Payment.objects.filter(
+            stripe_payment_intent_id=outcome.payment_intent_id
+        ).first()
+        if existing is not None:
+            return existing  # the same decline, replayed
+    return Payment.objects.create(
+        invoice=locked,
+        status=PaymentStatus.FAILED,
+        amount_cents=locked.total_cents,
+        currency=locked.currency,
+        stripe_payment_intent_id=outcome.payment_intent_id or None,
+        stripe_charge_id=outcome.charge_id,
+        failure_code=outcome.failure_code,
+        decline_code=outcome.decline_code,
+        failure_message=outcome.failure_message[:500],
+    )

@@ -1,0 +1,288 @@
+"""The pusher: sends committed outbox rows (`StripeCommand`) to Stripe.
+
+- Work is claimed in small batches with `SELECT … FOR UPDATE SKIP LOCKED` and leased, so any
+  number of workers on any number of machines share it without coordination, and a crashed
+  worker's commands are taken over when their lease expires.
+- No Stripe call happens inside a database transaction: `stripe_outbox_push` refuses to run in
+  one, and each step stores what Stripe answered in its own short transaction right after the
+  call, so a crash resumes at the step that was running.
+- Every request uses the command's stored idempotency key plus a step name, so a retried step
+  gets Stripe's stored answer instead of acting twice.
+- 429, 5xx and network errors put the command back with exponential backoff and jitter; Stripe
+  refusing a request, or running out of attempts, marks it failed for a person to look at.
+- The request rate is capped by the gateway's shared throttle.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing.models import (
+    BillingCustomer,
+    CollectionMethod,
+    Invoice,
+    InvoiceStatus,
+    StripeCommand,
+    StripeCommandKind,
+    StripeCommandStatus,
+)
+from billing.services import (
+    billing_customer_record_stripe_state,
+    invoice_record_stripe_ids,
+    invoice_sync_from_stripe,
+    payment_record_outcome,
+)
+from billing.stripe_gateway import (
+    StripeGateway,
+    StripeRequestError,
+    StripeTransientError,
+    stripe_gateway,
+)
+from config.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PushReport:
+    claimed: int = 0
+    done: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def stripe_outbox_claim(*, limit: int) -> list[int]:
+    """Lease up to `limit` due commands to this worker and return their ids."""
+    now = timezone.now()
+    due = Q(status=StripeCommandStatus.PENDING, next_attempt_at__lte=now) | Q(
+        status=StripeCommandStatus.IN_PROGRESS, lease_expires_at__lt=now
+    )
+    with transaction.atomic():
+        ids = list(
+            StripeCommand.objects.filter(due)
+            .order_by("next_attempt_at", "id")
+            .select_for_update(skip_locked=True)
+            .values_list("id", flat=True)[:limit]
+        )
+        StripeCommand.objects.filter(id__in=ids).update(
+            status=StripeCommandStatus.IN_PROGRESS,
+            lease_expires_at=now + timedelta(seconds=settings.STRIPE_OUTBOX_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+        )
+    return ids
+
+
+def stripe_outbox_push(
+    *, run_seconds: float | None = None, gateway: StripeGateway | None = None
+) -> PushReport:
+    """Push due commands until none is due or `run_seconds` have passed."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("The Stripe outbox must not be pushed inside a database transaction.")
+    gateway = gateway or stripe_gateway()
+    budget = settings.STRIPE_OUTBOX_RUN_SECONDS if run_seconds is None else run_seconds
+    deadline = time.monotonic() + budget
+    report = PushReport()
+    while time.monotonic() < deadline:
+        ids = stripe_outbox_claim(limit=settings.STRIPE_OUTBOX_BATCH_SIZE)
+        if not ids:
+            break
+        report.claimed += len(ids)
+        for command_id in ids:
+            _run_command(command_id=command_id, gateway=gateway, report=report)
+    return report
+
+
+def _run_command(*, command_id: int, gateway: StripeGateway, report: PushReport) -> None:
+    command = StripeCommand.objects.select_related("customer", "invoice__customer").get(
+        pk=command_id
+    )
+    try:
+        EXECUTORS[StripeCommandKind(command.kind)](command, gateway)
+    except StripeTransientError as exc:
+        _command_retry_later(command=command, error=f"{exc.http_status or 'network'}: {exc}")
+        report.retried += 1
+    except (StripeRequestError, DomainError) as exc:
+        _command_fail(command=command, error=f"{type(exc).__name__}: {exc}")
+        report.failed += 1
+        report.errors.append(f"{command.kind} #{command.pk}: {exc}")
+    else:
+        StripeCommand.objects.filter(pk=command.pk).update(
+            status=StripeCommandStatus.DONE,
+            completed_at=timezone.now(),
+            lease_expires_at=None,
+            last_error="",
+        )
+        report.done += 1
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential backoff with jitter: base * 2^(n-1), capped, times a random 0.5 to 1.0."""
+    ceiling: float = min(
+        settings.STRIPE_OUTBOX_BACKOFF_MAX_SECONDS,
+        settings.STRIPE_OUTBOX_BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0),
+    )
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311  (jitter, not cryptography)
+
+
+def _command_retry_later(*, command: StripeCommand, error: str) -> None:
+    attempts = command.attempts
+    if attempts >= settings.STRIPE_OUTBOX_MAX_ATTEMPTS:
+        _command_fail(command=command, error=f"gave up after {attempts} attempts; last: {error}")
+        return
+    StripeCommand.objects.filter(pk=command.pk).update(
+        status=StripeCommandStatus.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
+        lease_expires_at=None,
+        last_error=error[:2000],
+    )
+
+
+def _command_fail(*, command: StripeCommand, error: str) -> None:
+    logger.error("Stripe command %s #%s failed: %s", command.kind, command.pk, error)
+    StripeCommand.objects.filter(pk=command.pk).update(
+        status=StripeCommandStatus.FAILED, lease_expires_at=None, last_error=error[:2000]
+    )
+
+
+# --- executors: one per command kind ----------------------------------------------------------
+
+
+def _customer_ensure_in_stripe(*, customer: BillingCustomer, gateway: StripeGateway) -> str:
+    """The Stripe customer id, creating the customer first if needed. The key depends on the
+    customer alone, so however many commands race here, Stripe creates one customer."""
+    if customer.stripe_customer_id:
+        return customer.stripe_customer_id
+    stripe_id = gateway.customer_create(
+        email=customer.email,
+        name=customer.name,
+        metadata={"local_customer_id": str(customer.pk)},
+        idempotency_key=f"customer:{customer.pk}:create",
+    )
+    billing_customer_record_stripe_state(customer=customer, stripe_customer_id=stripe_id)
+    return stripe_id
+
+
+def _customer_sync(command: StripeCommand, gateway: StripeGateway) -> None:
+    customer = command.customer
+    if customer is None:
+        raise DomainError("customer_sync without a customer")
+    existed = bool(customer.stripe_customer_id)
+    stripe_id = _customer_ensure_in_stripe(customer=customer, gateway=gateway)
+    if existed:
+        gateway.customer_update(
+            customer_id=stripe_id,
+            email=customer.email,
+            name=customer.name,
+            default_payment_method_id=None,
+            idempotency_key=f"{command.idempotency_key}:update",
+        )
+    to_attach = customer.payment_method_to_attach
+    if to_attach:
+        method = gateway.payment_method_attach(
+            payment_method_id=to_attach,
+            customer_id=stripe_id,
+            idempotency_key=f"{command.idempotency_key}:attach",
+        )
+        gateway.customer_update(
+            customer_id=stripe_id,
+            email=customer.email,
+            name=customer.name,
+            default_payment_method_id=method.id,
+            idempotency_key=f"{command.idempotency_key}:default",
+        )
+        billing_customer_record_stripe_state(
+            customer=customer, attached_payment_method_id=method.id
+        )
+
+
+def _invoice_push(command: StripeCommand, gateway: StripeGateway) -> None:
+    invoice = _command_invoice(command)
+    key = command.idempotency_key
+    customer_id = _customer_ensure_in_stripe(customer=invoice.customer, gateway=gateway)
+    if invoice.stripe_invoice_id is None:
+        created = gateway.invoice_create(
+            customer_id=customer_id,
+            currency=invoice.currency,
+            collection_method=invoice.collection_method,
+            days_until_due=invoice.days_until_due,
+            description=invoice.description,
+            metadata={"local_invoice_id": str(invoice.pk)},
+            idempotency_key=f"{key}:create",
+        )
+        invoice_record_stripe_ids(invoice=invoice, stripe_invoice_id=created.id)
+    stripe_invoice_id = str(invoice.stripe_invoice_id)
+    for line in invoice.lines.filter(stripe_invoice_item_id__isnull=True).order_by("id"):
+        item_id = gateway.invoice_item_add(
+            customer_id=customer_id,
+            invoice_id=stripe_invoice_id,
+            amount_cents=line.amount_cents,
+            currency=invoice.currency,
+            description=line.description,
+            period_start=line.period_start,
+            period_end=line.period_end,
+            metadata={"local_invoice_id": str(invoice.pk), "local_invoice_line_id": str(line.pk)},
+            idempotency_key=f"{key}:line:{line.pk}",
+        )
+        invoice_record_stripe_ids(invoice=invoice, line_items={line.pk: item_id})
+    if command.attempts > 1:
+        # A retry: Stripe may be further along than we recorded (a crash after a call).
+        invoice_sync_from_stripe(snapshot=gateway.invoice_retrieve(invoice_id=stripe_invoice_id))
+        invoice.refresh_from_db()
+    if invoice.status == InvoiceStatus.DRAFT:
+        finalized = gateway.invoice_finalize(
+            invoice_id=stripe_invoice_id, idempotency_key=f"{key}:finalize"
+        )
+        invoice_sync_from_stripe(snapshot=finalized)
+        invoice.refresh_from_db()
+    if invoice.status != InvoiceStatus.OPEN:
+        return  # paid already (a zero total, or a payment we learned of by retrieving)
+    if invoice.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY:
+        if invoice.payments.exists():
+            return  # the first charge was already attempted and recorded (e.g. declined)
+        outcome = gateway.invoice_pay(invoice_id=stripe_invoice_id, idempotency_key=f"{key}:pay:1")
+        payment_record_outcome(invoice=invoice, outcome=outcome)
+    else:
+        sent = gateway.invoice_send(invoice_id=stripe_invoice_id, idempotency_key=f"{key}:send")
+        invoice_sync_from_stripe(snapshot=sent)
+
+
+def _invoice_close(
+    action: Callable[..., object],
+) -> Callable[[StripeCommand, StripeGateway], None]:
+    def execute(command: StripeCommand, gateway: StripeGateway) -> None:
+        invoice = _command_invoice(command)
+        if invoice.stripe_invoice_id is None:
+            raise StripeTransientError("the invoice has not reached Stripe yet")
+        snapshot = action(
+            gateway, invoice_id=invoice.stripe_invoice_id, idempotency_key=command.idempotency_key
+        )
+        invoice_sync_from_stripe(snapshot=snapshot)  # type: ignore[arg-type]
+
+    return execute
+
+
+def _command_invoice(command: StripeCommand) -> Invoice:
+    if command.invoice is None:
+        raise DomainError(f"{command.kind} without an invoice")
+    return command.invoice
+
+
+EXECUTORS: dict[StripeCommandKind, Callable[[StripeCommand, StripeGateway], None]] = {
+    StripeCommandKind.CUSTOMER_SYNC: _customer_sync,
+    StripeCommandKind.INVOICE_PUSH: _invoice_push,
+    StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),
+    StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE: _invoice_close(
+        StripeGateway.invoice_mark_uncollectible
+    ),
+}
