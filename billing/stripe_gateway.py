@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -482,7 +483,9 @@ class StripeGateway:
     def webhook_event_verify(
         *, payload: bytes, signature_header: str | None, secret: str, tolerance_seconds: int = 300
     ) -> None:
-        """Checks `Stripe-Signature` (t=…,v1=…) on the raw body, as Stripe's SDK does."""
+        """Checks `Stripe-Signature` (t=…,v1=…) on the raw body, as Stripe's SDK does, and
+        also refuses a timestamp further in the future than the tolerance (clock skew or a
+        forged replay window), which the SDK lets through."""
         if not signature_header:
             raise WebhookSignatureInvalid("missing Stripe-Signature header")
         try:
@@ -491,6 +494,9 @@ class StripeGateway:
             )
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
             raise WebhookSignatureInvalid(str(exc)) from exc
+        stamps = [p[2:] for p in signature_header.split(",") if p.startswith("t=")]
+        if not stamps or not stamps[0].isdigit() or int(stamps[0]) > time.time() + tolerance_seconds:
+            raise WebhookSignatureInvalid("timestamp outside the tolerance zone")
 
 
 @functools.lru_cache(maxsize=8)

@@ -41,6 +41,21 @@ def _isolated_cache(settings: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _celery_in_process(settings: Any) -> Iterator[None]:
+    """Tasks queued by the code under test run in the test's process (after the commit that
+    queues them), and the outbox is pushed explicitly by the tests that want it, so nothing is
+    left in the real broker and no test depends on a running worker."""
+    from config.celery import app
+
+    settings.STRIPE_OUTBOX_WAKE_ON_COMMIT = False
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     """Tests hash many passwords; production uses Django's default (PBKDF2)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
