@@ -495,7 +495,8 @@ class StripeGateway:
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as exc:
             raise WebhookSignatureInvalid(str(exc)) from exc
         stamps = [p[2:] for p in signature_header.split(",") if p.startswith("t=")]
-        if not stamps or not stamps[0].isdigit() or int(stamps[0]) > time.time() + tolerance_seconds:
+        latest_allowed = time.time() + tolerance_seconds
+        if not stamps or not stamps[0].isdigit() or int(stamps[0]) > latest_allowed:
             raise WebhookSignatureInvalid("timestamp outside the tolerance zone")
 
 
