@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivered INTEGER NOT NULL DEFAULT 0,
     failed INTEGER NOT NULL DEFAULT 0,
     next_attempt_at REAL NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    updated REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (delivered, failed, next_attempt_at);
 CREATE TABLE IF NOT EXISTS meta (
@@ -435,8 +437,8 @@ class Store:
         with self.lock:
             self._db.execute(
                 "INSERT INTO deliveries (event_id, event_type, url, secret, next_attempt_at, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
-                (event_id, event_type, url, secret, now, now),
+                "created, updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (event_id, event_type, url, secret, now, now, now),
             )
 
     def due_deliveries(self, now: float, *, exclude: set[int], limit: int) -> list[Delivery]:
@@ -470,26 +472,62 @@ class Store:
         with self.lock:
             self._db.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?, "
-                "delivered = ?, failed = ?, next_attempt_at = ? WHERE id = ?",
-                (status, error, int(delivered), int(failed), next_attempt_at, delivery_id),
+                "delivered = ?, failed = ?, next_attempt_at = ?, updated = ? WHERE id = ?",
+                (
+                    status,
+                    error,
+                    int(delivered),
+                    int(failed),
+                    next_attempt_at,
+                    time.time(),
+                    delivery_id,
+                ),
             )
 
     def delivery_log(self) -> list[dict[str, Any]]:
+        """One entry per event, oldest first, summing up the deliveries of its copies.
+
+        ``copies`` is how many times the event is to be delivered (``webhook_duplicates``),
+        ``deliveries`` how many of them succeeded, ``attempts`` the HTTP requests made;
+        ``delivered`` means every copy arrived, ``failed`` that some copy was given up on.
+        """
         with self.lock:
-            cursor = self._db.execute(
-                "SELECT id, event_id, event_type, url, attempts, last_status, last_error, "
-                "delivered, failed, next_attempt_at, created FROM deliveries ORDER BY id"
+            rows = self._db.execute(
+                "SELECT event_id, event_type, url, attempts, last_status, last_error, delivered, "
+                "failed, next_attempt_at, updated FROM deliveries ORDER BY id"
+            ).fetchall()
+        log: dict[str, dict[str, Any]] = {}
+        for event_id, event_type, url, attempts, status, error, delivered, failed, due, at in rows:
+            entry = log.setdefault(
+                event_id,
+                {
+                    "event_id": event_id,
+                    "type": event_type,
+                    "url": url,
+                    "copies": 0,
+                    "deliveries": 0,
+                    "attempts": 0,
+                    "last_status": None,
+                    "last_error": None,
+                    "delivered": True,
+                    "failed": False,
+                    "next_attempt_at": None,
+                    "_last_attempt": -1.0,
+                },
             )
-            columns = [column[0] for column in cursor.description]
-            rows = cursor.fetchall()
-        log = []
-        for row in rows:
-            entry = dict(zip(columns, row, strict=True))
-            entry["type"] = entry.pop("event_type")
-            entry["delivered"] = bool(entry["delivered"])
-            entry["failed"] = bool(entry["failed"])
-            log.append(entry)
-        return log
+            entry["copies"] += 1
+            entry["deliveries"] += delivered
+            entry["attempts"] += attempts
+            entry["delivered"] = entry["delivered"] and bool(delivered)
+            entry["failed"] = entry["failed"] or bool(failed)
+            if attempts and at >= entry["_last_attempt"]:
+                entry.update(last_status=status, last_error=error, _last_attempt=at)
+            if not delivered and not failed:
+                pending = entry["next_attempt_at"]
+                entry["next_attempt_at"] = due if pending is None else min(pending, due)
+        for entry in log.values():
+            del entry["_last_attempt"]
+        return list(log.values())
 
     # ---------------------------------------------------------------------------------------
     # Settings kept with the data (e.g. the generated webhook secret) and reset
