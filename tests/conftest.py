@@ -12,8 +12,8 @@ from accounts.models import User
 from accounts.services import access_token_issue
 from tests.factories import TEST_PASSWORD
 
-# The suite keeps its cache keys (rate-limit counters) in their own Redis database so that a
-# running development system is not disturbed and every test starts with empty counters.
+# The suite keeps its Redis keys (rate-limit counters, the Stripe throttle) in their own Redis
+# database so that a running development system is not disturbed and every test starts clean.
 TEST_REDIS_DATABASE = 15
 
 
@@ -28,10 +28,11 @@ def redis_url_with_database(url: str, database: int) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(settings: Any) -> Iterator[None]:
+    settings.REDIS_URL = redis_url_with_database(settings.REDIS_URL, TEST_REDIS_DATABASE)
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": redis_url_with_database(settings.REDIS_URL, TEST_REDIS_DATABASE),
+            "LOCATION": settings.REDIS_URL,
             "KEY_PREFIX": "tests",
         }
     }
