@@ -431,23 +431,29 @@ def _describe(kind: Kind) -> str:
     return "hash"
 
 
-def check_emulated(params: Mapping[str, Any], emulated: frozenset[str], prefix: str = "") -> None:
+def check_emulated(
+    params: Mapping[str, Any], emulated: frozenset[str], prefix: str = "", path: str = ""
+) -> None:
     """Reject parameters Stripe accepts but this emulator does not act on.
 
-    ``emulated`` names the parameters an endpoint honours;
+    ``emulated`` names the parameters an endpoint honours, nested keys joined by dots:
     ``"invoice_settings.default_payment_method"`` admits that one key of the ``invoice_settings``
-    hash. Answering 400 is more useful than
-    silently ignoring a parameter whose effect a caller relies on.
+    hash, ``"lines.amount"`` that key in each element of the ``lines`` array. Answering 400 is more
+    useful than silently ignoring a parameter whose effect a caller relies on.
     """
     for name, value in params.items():
         dotted = f"{prefix}.{name}" if prefix else name
+        param = _join(path, name)
         if dotted in emulated:
             continue
-        children = frozenset(entry for entry in emulated if entry.startswith(f"{dotted}."))
-        if children and isinstance(value, dict):
-            check_emulated(value, emulated, dotted)
-            continue
-        param = dotted.split(".")[0] + "".join(f"[{part}]" for part in dotted.split(".")[1:])
+        if any(entry.startswith(f"{dotted}.") for entry in emulated):
+            if isinstance(value, dict):
+                check_emulated(value, emulated, dotted, param)
+                continue
+            if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+                for index, item in enumerate(value):
+                    check_emulated(item, emulated, dotted, f"{param}[{index}]")
+                continue
         raise StripeError(
             400,
             f"The Stripe emulator does not emulate the parameter {param} (Stripe accepts it); "
