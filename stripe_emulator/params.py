@@ -13,8 +13,10 @@ no parameter list is written by hand here:
   ``parameter_unknown``, at any depth (``period[foo]``);
 - keys not marked ``NotRequired`` are required (``parameter_missing``);
 - ``int`` → ``parameter_invalid_integer``; ``bool`` accepts only ``true``/``false``;
-  ``Decimal``/``float`` must parse; ``Literal[...]`` is a closed enum unless the union also
-  allows ``str`` (Stripe's open enums); ``Literal['']|X`` is "emptyable": an empty string means
+  ``Decimal``/``float`` must parse; ``Literal[...]`` is an enum of those values. The SDK writes
+  enums as ``Literal['a', 'b']|str`` ("open") so that an old client keeps working when Stripe adds
+  values, but the API only accepts the values of its version, which for this emulator are the
+  SDK's: an open enum is checked like a closed one. ``Literal['']|X`` is "emptyable": ``""`` means
   "unset" and decodes to :data:`EMPTY`; an empty string anywhere else is
   ``parameter_invalid_empty`` and a blank (whitespace only) string
   ``parameter_invalid_string_blank``;
@@ -230,9 +232,10 @@ def _compile_union(members: tuple[Any, ...]) -> Kind:
                 options.append(compiled)
     emptyable = "" in literal_values
     enum_values = tuple(value for value in literal_values if value != "")
-    # "Literal['a', 'b']|str" is an open enum: any string is accepted.
-    if enum_values and Scalar("str") not in options:
-        options.insert(0, Enum(enum_values))
+    if enum_values:
+        # The SDK types an enum as "Literal['a', 'b']|str" so that an old client accepts values
+        # Stripe adds later; the API accepts only the values of its version: the SDK's.
+        options = [Enum(enum_values), *(option for option in options if option != Scalar("str"))]
     if len(options) == 1 and not emptyable:
         return options[0]
     return OneOf(options=tuple(options), emptyable=emptyable)
@@ -368,8 +371,9 @@ def _validate_scalar(kind: Scalar, value: str, path: str) -> Any:
 
 def _validate_enum(kind: Enum, value: str, path: str) -> str:
     if value not in kind.values:
-        choices = ", ".join(kind.values[:-1])
-        choices = f"{choices}, or {kind.values[-1]}" if choices else kind.values[-1]
+        *others, last = kind.values
+        separator = ", or " if len(others) > 1 else " or "
+        choices = f"{', '.join(others)}{separator}{last}" if others else last
         raise invalid_request(f"Invalid {path}: must be one of {choices}", param=path)
     return value
 

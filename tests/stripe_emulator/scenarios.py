@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
+
+if TYPE_CHECKING:
+    from stripe.params import InvoiceCreateParams
 
 
 def customer_with_card(client: stripe.StripeClient, card: str = "pm_card_visa") -> Any:
@@ -20,7 +23,8 @@ def draft_invoice(
     client: stripe.StripeClient, customer_id: str, *amounts: int, **invoice_params: Any
 ) -> Any:
     """A draft invoice with one invoice item per amount."""
-    invoice = client.v1.invoices.create(params={"customer": customer_id, **invoice_params})
+    params = cast("InvoiceCreateParams", {"customer": customer_id, **invoice_params})
+    invoice = client.v1.invoices.create(params=params)
     for number, amount in enumerate(amounts, start=1):
         client.v1.invoice_items.create(
             params={

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import requests
@@ -110,16 +111,16 @@ def test_a_key_in_flight_answers_409(client, emulator):
     emulator.configure(latency_ms=600)
     url = f"{emulator.api_base}/v1/customers"
     headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "in-flight"}
-    statuses: list[int] = []
+    statuses = []
 
-    def post() -> None:
+    def post():
         statuses.append(
             requests.post(url, data={"email": "a@b.c"}, headers=headers, timeout=10).status_code
         )
 
     threads = [threading.Thread(target=post) for _ in range(2)]
     threads[0].start()
-    threading.Event().wait(0.2)  # the first one is sleeping its latency, key claimed
+    time.sleep(0.2)  # the first one holds the key while it sleeps its latency
     threads[1].start()
     for thread in threads:
         thread.join()
