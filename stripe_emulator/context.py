@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from stripe_emulator.errors import StripeError, invalid_request, resource_missing
+from stripe_emulator.errors import StripeError, invalid_request, parameter_missing, resource_missing
 from stripe_emulator.params import EMPTY
 from stripe_emulator.store import CreatedFilter, Page, Store
 from stripe_emulator.templates import list_object, public
@@ -154,7 +154,5 @@ def metadata_param(params: Params) -> dict[str, str]:
 def require(params: Params, name: str) -> Any:
     """A parameter the SDK types leave optional but this call needs (Stripe's rule)."""
     if name not in params:
-        raise StripeError(
-            400, f"Missing required param: {name}.", code="parameter_missing", param=name
-        )
+        raise parameter_missing(name)
     return params[name]

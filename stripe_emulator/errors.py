@@ -49,6 +49,11 @@ class StripeError(Exception):
         return {"error": error}
 
 
+def amount_text(amount: int, currency: str) -> str:
+    """An amount in minor units as people read it in messages: ``12.34 USD``."""
+    return f"{amount / 100:,.2f} {currency.upper()}"
+
+
 def invalid_request(
     message: str, *, param: str | None = None, code: str | None = None, status: int = 400
 ) -> StripeError:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency.upper()}"
+from stripe_emulator.errors import amount_text
 
 
 def invoice_summary(invoice: dict[str, Any]) -> list[str]:
@@ -24,13 +22,13 @@ def invoice_summary(invoice: dict[str, Any]) -> list[str]:
         "",
     ]
     for line in invoice["lines"]["data"]:
-        lines.append(f"{line['description'] or 'Item'}: {_money(line['amount'], currency)}")
+        lines.append(f"{line['description'] or 'Item'}: {amount_text(line['amount'], currency)}")
     lines += [
         "",
-        f"Total: {_money(invoice['total'], currency)}",
-        f"Amount due: {_money(invoice['amount_due'], currency)}",
-        f"Amount paid: {_money(invoice['amount_paid'], currency)}",
-        f"Amount remaining: {_money(invoice['amount_remaining'], currency)}",
+        f"Total: {amount_text(invoice['total'], currency)}",
+        f"Amount due: {amount_text(invoice['amount_due'], currency)}",
+        f"Amount paid: {amount_text(invoice['amount_paid'], currency)}",
+        f"Amount remaining: {amount_text(invoice['amount_remaining'], currency)}",
     ]
     return lines
 
@@ -39,8 +37,8 @@ def credit_note_summary(note: dict[str, Any]) -> list[str]:
     currency = note["currency"]
     lines = [f"Credit note {note['number']}", f"Invoice: {note['invoice']}", ""]
     for line in note["lines"]["data"]:
-        lines.append(f"{line['description'] or 'Credit'}: {_money(line['amount'], currency)}")
-    lines += ["", f"Total credited: {_money(note['total'], currency)}"]
+        lines.append(f"{line['description'] or 'Credit'}: {amount_text(line['amount'], currency)}")
+    lines += ["", f"Total credited: {amount_text(note['total'], currency)}"]
     return lines
 
 

@@ -49,6 +49,7 @@ from stripe_emulator.payments import (
 from stripe_emulator.templates import build, list_object, new_id, public, snapshot
 
 MAX_AMOUNT = 99_999_999  # Stripe's limit for a USD amount: $999,999.99
+MAX_ITEMS = 250  # invoice items per invoice
 DAY = 86_400
 
 INVOICE_CREATE_EMULATED = frozenset(
@@ -254,7 +255,7 @@ def _check_currency(currency: str) -> None:
 
 def _take_pending_items(call: Call, invoice: dict[str, Any]) -> None:
     pending = call.store.page_objects(
-        "invoiceitem", customer=invoice["customer"], status="pending", limit=100
+        "invoiceitem", customer=invoice["customer"], status="pending", limit=MAX_ITEMS
     ).data
     for item in reversed(pending):  # oldest first, like the order they were added
         if item["currency"] != invoice["currency"]:
@@ -373,10 +374,6 @@ def pay_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
         if invoice["status"] == "paid":
             call.store.save(invoice)
             return expand(call, public(invoice), params.get("expand", []))
-    if invoice["amount_remaining"] == 0:
-        mark_paid(call, invoice, with_payment_event=True)
-        call.store.save(invoice)
-        return expand(call, public(invoice), params.get("expand", []))
 
     customer = call.load("customer", invoice["customer"], param="customer")
     payment_method_id = (
@@ -597,6 +594,10 @@ def create_invoice_item(call: Call, params: Params) -> Outcome:
                 f"{invoice['status']}.",
                 param="invoice",
                 code="invoice_not_editable",
+            )
+        if len(invoice["lines"]["data"]) >= MAX_ITEMS:
+            raise invalid_request(
+                f"An invoice can have at most {MAX_ITEMS} invoice items.", param="invoice"
             )
         if invoice["customer"] != customer["id"]:
             raise invalid_request(

@@ -18,17 +18,13 @@ from typing import Any
 
 from stripe_emulator.cards import Decline, decline_of
 from stripe_emulator.context import Call, Outcome, Params, expand, metadata_param
-from stripe_emulator.errors import StripeError, invalid_request, parameter_missing
+from stripe_emulator.errors import StripeError, amount_text, invalid_request, parameter_missing
 from stripe_emulator.templates import build, list_object, new_id, public, snapshot
 
 REFUND_CREATE_EMULATED = frozenset(
     {"amount", "charge", "expand", "metadata", "payment_intent", "reason"}
 )
 RETRIEVE_EMULATED = frozenset({"expand"})
-
-
-def _money(amount: int, currency: str) -> str:
-    return f"{amount / 100:,.2f} {currency.upper()}"
 
 
 def new_invoice_payment_intent(call: Call, invoice: dict[str, Any]) -> dict[str, Any]:
@@ -263,8 +259,8 @@ def refund_charge(
         raise invalid_request("Refund amount must be a positive integer.", param="amount")
     if amount > left:
         raise invalid_request(
-            f"Refund amount ({_money(amount, charge['currency'])}) is greater than unrefunded "
-            f"amount on charge ({_money(left, charge['currency'])})",
+            f"Refund amount ({amount_text(amount, charge['currency'])}) is greater than unrefunded "
+            f"amount on charge ({amount_text(left, charge['currency'])})",
             param="amount",
         )
     refund = build(
