@@ -170,6 +170,18 @@ def _apply_invoice_params(call: Call, invoice: dict[str, Any], params: Params) -
         invoice["default_payment_method"] = payment_method["id"]
 
 
+def customer_details(customer: dict[str, Any]) -> dict[str, Any]:
+    """The customer fields an invoice copies, at creation and again when it is finalized."""
+    return {
+        "customer_address": customer["address"],
+        "customer_email": customer["email"],
+        "customer_name": customer["name"],
+        "customer_phone": customer["phone"],
+        "customer_shipping": customer["shipping"],
+        "customer_tax_exempt": customer["tax_exempt"],
+    }
+
+
 def create_invoice(call: Call, params: Params) -> Outcome:
     customer = call.load("customer", require(params, "customer"), param="customer")
     currency = params.get("currency", customer["currency"] or "usd")
@@ -191,12 +203,7 @@ def create_invoice(call: Call, params: Params) -> Outcome:
             "currency": currency,
             "custom_fields": None,
             "customer": customer["id"],
-            "customer_address": customer["address"],
-            "customer_email": customer["email"],
-            "customer_name": customer["name"],
-            "customer_phone": customer["phone"],
-            "customer_shipping": customer["shipping"],
-            "customer_tax_exempt": customer["tax_exempt"],
+            **customer_details(customer),
             "customer_tax_ids": [],
             "default_payment_method": None,
             "default_source": None,
@@ -321,6 +328,7 @@ def _finalize(call: Call, invoice: dict[str, Any]) -> None:
     if invoice["collection_method"] == "send_invoice" and invoice["due_date"] is None:
         invoice["due_date"] = call.now + days * DAY if days is not None else None
     hosted = hosted_invoice_url(call, invoice["id"])
+    invoice.update(customer_details(customer))  # frozen from now on, as in Stripe
     invoice.update(
         status="open",
         number=f"{customer['invoice_prefix']}-{sequence:04d}",

@@ -226,17 +226,14 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         emulator = self.server.emulator
         url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            self._send(
-                Response(
-                    413,
-                    b'{"error": {"message": "Request body too large"}}',
-                    {"Content-Type": "application/json"},
-                )
-            )
+        length_header = self.headers.get("Content-Length") or "0"
+        if not length_header.isdigit() or int(length_header) > MAX_BODY_BYTES:
+            status = 413 if length_header.isdigit() else 400
+            message = b'{"error": {"message": "Invalid or too large Content-Length"}}'
+            self._send(Response(status, message, {"Content-Type": "application/json"}))
             self.close_connection = True
             return
+        length = int(length_header)
         body = self.rfile.read(length) if length else b""
         if url.path.startswith("/v1/") or url.path == "/v1":
             headers = {name.lower(): value for name, value in self.headers.items()}

@@ -113,6 +113,16 @@ def test_invoice_numbers_follow_the_customer_sequence(client):
     assert numbers == [f"{prefix}-0001", f"{prefix}-0002", f"{prefix}-0003"]
 
 
+def test_finalizing_takes_the_customer_details_of_that_moment(client):
+    customer = customer_with_card(client)
+    invoice = draft_invoice(client, customer.id, 100)
+    client.v1.customers.update(customer.id, params={"email": "new@example.com", "name": "New"})
+    finalized = client.v1.invoices.finalize_invoice(invoice.id)
+    assert (finalized.customer_email, finalized.customer_name) == ("new@example.com", "New")
+    client.v1.customers.update(customer.id, params={"email": "later@example.com"})
+    assert client.v1.invoices.retrieve(invoice.id).customer_email == "new@example.com"
+
+
 def test_a_zero_amount_invoice_is_paid_when_finalized(client):
     customer = customer_with_card(client)
     invoice = draft_invoice(client, customer.id)
