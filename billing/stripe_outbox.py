@@ -53,6 +53,10 @@ from config.errors import DomainError
 logger = logging.getLogger(__name__)
 
 
+class CommandNotReadyError(Exception):
+    """The command depends on another one that has not reached Stripe yet; try again later."""
+
+
 @dataclass
 class PushReport:
     claimed: int = 0
@@ -111,6 +115,9 @@ def _run_command(*, command_id: int, gateway: StripeGateway, report: PushReport)
         EXECUTORS[StripeCommandKind(command.kind)](command, gateway)
     except StripeTransientError as exc:
         _command_retry_later(command=command, error=f"{exc.http_status or 'network'}: {exc}")
+        report.retried += 1
+    except CommandNotReadyError as exc:
+        _command_retry_later(command=command, error=f"waiting: {exc}")
         report.retried += 1
     except (StripeRequestError, DomainError) as exc:
         _command_fail(command=command, error=f"{type(exc).__name__}: {exc}")
@@ -250,6 +257,12 @@ def _invoice_push(command: StripeCommand, gateway: StripeGateway) -> None:
     if invoice.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY:
         if invoice.payments.exists():
             return  # the first charge was already attempted and recorded (e.g. declined)
+        if StripeCommand.objects.filter(
+            customer=invoice.customer,
+            kind=StripeCommandKind.CUSTOMER_SYNC,
+            status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS],
+        ).exists():
+            raise CommandNotReadyError("the customer's payment method is not in Stripe yet")
         outcome = gateway.invoice_pay(invoice_id=stripe_invoice_id, idempotency_key=f"{key}:pay:1")
         payment_record_outcome(invoice=invoice, outcome=outcome)
     else:
