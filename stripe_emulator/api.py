@@ -217,6 +217,22 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to ``/v1``; ``headers`` has lower-cased names."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    headers: Mapping[str, str]
+    public_base: str  # scheme and host the client used, for URLs in responses
+
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.headers.get("idempotency-key") if self.method == "POST" else None
+
+
 @dataclass
 class Response:
     status: int
@@ -244,98 +260,86 @@ class StripeApi:
         self._recorder = recorder
         self._on_commit = on_commit
 
-    def handle(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        body: bytes,
-        headers: Mapping[str, str],
-        public_base: str,
-    ) -> Response:
-        """Answer one request; ``headers`` has lower-cased names."""
-        arrived = time.time()
+    def handle(self, request: Request) -> Response:
+        """Answer one ``/v1`` request."""
         request_id = new_id("req", 14)
-        self._traffic.arrived(arrived)
-        response_headers = {
+        self._traffic.arrived(time.time())
+        headers = {
             **JSON_HEADERS,
             "Request-Id": request_id,
-            "Stripe-Version": headers.get("stripe-version") or API_VERSION,
+            "Stripe-Version": request.headers.get("stripe-version") or API_VERSION,
         }
-        key = headers.get("idempotency-key") if method == "POST" else None
-        if key:
-            response_headers["Idempotency-Key"] = key
-        slept = False
+        if request.idempotency_key:
+            headers["Idempotency-Key"] = request.idempotency_key
         try:
-            api_key = _authenticate(headers)
-            fault = self._traffic.admit(arrived)
-            if fault is not None:
-                raise fault
-            route, ids = _match(method, path)
-            raw = decode_form(query)
-            if method == "POST":
-                raw.update(decode_form(body.decode("utf-8", "replace")))
-            params = validate(route.params_class, raw)
-            check_emulated(params, route.emulated)
-            claim = None
-            if key:
-                begun = self._idempotency.begin(api_key, key, fingerprint(method, path, raw))
-                if isinstance(begun, IdempotentResult):
-                    self._pause()
-                    slept = True
-                    response_headers["Idempotent-Replayed"] = "true"
-                    response_headers["Original-Request"] = begun.request_id
-                    return self._done(Response(begun.status, begun.body, response_headers))
-                claim = begun
+            response = self._answer(request, request_id, headers)
+        except StripeError as rejection:
+            # Rejected before executing (what happens while executing is _execute's answer).
             self._pause()
-            slept = True
-            try:
-                status, payload = self._execute(
-                    route,
-                    params,
-                    ids,
-                    request_id=request_id,
-                    key=key,
-                    claim=claim,
-                    public_base=public_base,
-                )
-            finally:
-                if claim is not None:
-                    self._idempotency.release(claim)
-            return self._done(Response(status, payload, response_headers))
-        except StripeError as error:
-            if not slept:
+            response = Response(rejection.status, _encode(rejection.body()), headers)
+        except Exception:
+            log.exception("%s %s failed before executing", request.method, request.path)
+            failure = api_error("The Stripe emulator failed on this request (see its log).")
+            response = Response(500, _encode(failure.body()), headers)
+        self._traffic.answered(response.status)
+        return response
+
+    def _answer(self, request: Request, request_id: str, headers: dict[str, str]) -> Response:
+        api_key = _authenticate(request.headers)
+        fault = self._traffic.admit(time.time())
+        if fault is not None:
+            raise fault
+        route, ids = _match(request.method, request.path)
+        raw = decode_form(request.query)
+        if request.method == "POST":
+            raw.update(decode_form(request.body.decode("utf-8", "replace")))
+        params = validate(route.params_class, raw)
+        check_emulated(params, route.emulated)
+        claim = None
+        if request.idempotency_key:
+            begun = self._idempotency.begin(
+                api_key, request.idempotency_key, fingerprint(request.method, request.path, raw)
+            )
+            if isinstance(begun, IdempotentResult):
                 self._pause()
-            return self._done(Response(error.status, _encode(error.body()), response_headers))
+                replayed = {
+                    **headers,
+                    "Idempotent-Replayed": "true",
+                    "Original-Request": begun.request_id,
+                }
+                return Response(begun.status, begun.body, replayed)
+            claim = begun
+        self._pause()
+        try:
+            status, payload = self._execute(route, params, ids, request, request_id, claim)
+        finally:
+            if claim is not None:
+                self._idempotency.release(claim)
+        return Response(status, payload, headers)
 
     def _pause(self) -> None:
         latency_ms = self._settings.current.latency_ms
         if latency_ms:
             time.sleep(latency_ms / 1000)
 
-    def _done(self, response: Response) -> Response:
-        self._traffic.answered(response.status)
-        return response
-
     def _execute(
         self,
         route: Route,
         params: dict[str, Any],
         ids: list[str],
-        *,
+        request: Request,
         request_id: str,
-        key: str | None,
         claim: Claim | None,
-        public_base: str,
     ) -> tuple[int, bytes]:
+        """Run the handler in one transaction with the idempotent result; always answers."""
         with self._store.transaction():
             call = Call(
                 store=self._store,
                 recorder=self._recorder,
                 now=int(time.time()),
                 request_id=request_id,
-                idempotency_key=key,
-                public_base=public_base,
+                idempotency_key=request.idempotency_key,
+                public_base=request.public_base,
             )
             try:
                 with self._store.savepoint():

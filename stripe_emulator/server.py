@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from stripe_emulator.api import Response, StripeApi
+from stripe_emulator.api import Request, Response, StripeApi
 from stripe_emulator.config import LiveSettings, ServerOptions, Settings, SettingsError
 from stripe_emulator.events import EventRecorder
 from stripe_emulator.faults import Randomness, Traffic
@@ -239,7 +239,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             headers = {name.lower(): value for name, value in self.headers.items()}
             host = self.headers.get("Host") or "{}:{}".format(*emulator.address)
             response = emulator.api.handle(
-                method, url.path, url.query, body, headers, public_base=f"http://{host}"
+                Request(method, url.path, url.query, body, headers, public_base=f"http://{host}")
             )
         elif url.path.startswith("/_emulator/"):
             status, payload = emulator.control(method, url.path, url.query, body)
