@@ -146,7 +146,6 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
-        self._depth = 0
 
     def close(self) -> None:
         with self.lock:
@@ -154,26 +153,15 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit; nested use joins the outer transaction."""
+        """One atomic unit of writes, holding the lock throughout."""
         with self.lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
             self._db.execute("BEGIN IMMEDIATE")
-            self._depth = 1
             try:
                 yield
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._depth = 0
+            self._db.execute("COMMIT")
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
