@@ -49,7 +49,6 @@ CUSTOMER_CREATE_EMULATED = frozenset(
 )
 CUSTOMER_UPDATE_EMULATED = CUSTOMER_CREATE_EMULATED - {"payment_method"}
 PAYMENT_METHOD_ATTACH_EMULATED = frozenset({"customer", "expand"})
-RETRIEVE_EMULATED = frozenset({"expand"})
 
 
 def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:

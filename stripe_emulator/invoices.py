@@ -80,7 +80,6 @@ INVOICE_LIST_EMULATED = frozenset(
 )
 INVOICE_FINALIZE_EMULATED = frozenset({"auto_advance", "expand"})
 INVOICE_PAY_EMULATED = frozenset({"expand", "off_session", "payment_method"})
-EXPAND_ONLY = frozenset({"expand"})
 INVOICE_ITEM_CREATE_EMULATED = frozenset(
     {
         "amount",

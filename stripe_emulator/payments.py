@@ -24,7 +24,6 @@ from stripe_emulator.templates import build, list_object, new_id, public, snapsh
 REFUND_CREATE_EMULATED = frozenset(
     {"amount", "charge", "expand", "metadata", "payment_intent", "reason"}
 )
-RETRIEVE_EMULATED = frozenset({"expand"})
 
 
 def new_invoice_payment_intent(call: Call, invoice: dict[str, Any]) -> dict[str, Any]:
