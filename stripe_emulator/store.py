@@ -440,10 +440,13 @@ class Store:
         due = [Delivery(*row) for row in rows if row[0] not in exclude]
         return due[:limit]
 
-    def next_delivery_time(self) -> float | None:
+    def next_delivery_time(self, after: float) -> float | None:
+        """When the next pending delivery not yet due falls due."""
         with self.lock:
             row = self._db.execute(
-                "SELECT min(next_attempt_at) FROM deliveries WHERE delivered = 0 AND failed = 0"
+                "SELECT min(next_attempt_at) FROM deliveries "
+                "WHERE delivered = 0 AND failed = 0 AND next_attempt_at > ?",
+                (after,),
             ).fetchone()
         return None if row[0] is None else float(row[0])
 

@@ -116,10 +116,12 @@ class WebhookDispatcher:
                 self._wake.wait(self._idle_wait())
 
     def _idle_wait(self) -> float:
-        next_time = self._store.next_delivery_time()
+        """Until the next retry falls due (deliveries in flight wake the loop when done)."""
+        now = time.time()
+        next_time = self._store.next_delivery_time(after=now)
         if next_time is None:
             return IDLE_POLL_SECONDS
-        return min(IDLE_POLL_SECONDS, max(0.005, next_time - time.time()))
+        return min(IDLE_POLL_SECONDS, max(0.005, next_time - now))
 
     def _dispatch_due(self) -> int:
         capacity = self._workers * 8
