@@ -1,5 +1,6 @@
-"""Fixtures for the Stripe emulator's own tests: one emulator process for the session, talked to
-through the real ``stripe`` SDK over HTTP, wiped and set back to quiet settings before each test.
+"""Fixtures for the Stripe emulator's own tests: one emulator process for the session
+(``emulator``), talked to through the real ``stripe`` SDK over HTTP, wiped and set back to quiet
+settings before each test.
 
 These tests need neither the database nor Django's cache, so the project-wide autouse fixtures
 that set those up (``tests/conftest.py``) are replaced here by no-ops of the same name.
@@ -12,7 +13,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,7 +51,8 @@ def _fast_password_hashing() -> None:
 
 
 @pytest.fixture(scope="session")
-def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """One emulator process for the session: a temporary data directory, no webhooks."""
     process = EmulatorProcess(
         data_dir=tmp_path_factory.mktemp("stripe-emulator"), rate_limit_per_second=0
     ).start()
@@ -59,13 +60,12 @@ def emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emula
     process.stop()
 
 
-@pytest.fixture
-def emulator(emulator_process: EmulatorProcess) -> EmulatorProcess:
-    """The session's emulator, emptied, with quiet settings and zeroed statistics."""
-    emulator_process.configure(**QUIET)
-    emulator_process.reset()
-    emulator_process.reset_stats()
-    return emulator_process
+@pytest.fixture(autouse=True)
+def _clean_emulator(emulator: EmulatorProcess) -> None:
+    """Every test starts from an empty emulator with quiet settings and zeroed statistics."""
+    emulator.configure(**QUIET)
+    emulator.reset()
+    emulator.reset_stats()
 
 
 @pytest.fixture
@@ -130,11 +130,3 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     yield receiver
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def own_emulator(tmp_path: Path) -> Iterator[EmulatorProcess]:
-    """A second emulator with its own data directory, for tests that restart it."""
-    process = EmulatorProcess(data_dir=tmp_path / "emulator", rate_limit_per_second=0)
-    yield process
-    process.stop()
