@@ -86,21 +86,29 @@ class Call:
         return obj
 
 
-def list_limit(params: Params) -> int:
+def list_window(params: Params) -> dict[str, Any]:
+    """The paging parameters of a list call, checked: ``created``, ``limit`` (1 to 100, default
+    10), ``starting_after`` and ``ending_before``, as keyword arguments of the store's pages."""
     limit = int(params.get("limit", 10))
     if not 1 <= limit <= 100:
         raise invalid_request(
             f"Invalid limit: must be between 1 and 100 (got {limit})", param="limit"
         )
-    return limit
-
-
-def created_filter(params: Params) -> CreatedFilter:
-    return CreatedFilter.from_param(params.get("created"))
+    return {
+        "created": CreatedFilter.from_param(params.get("created")),
+        "limit": limit,
+        "starting_after": params.get("starting_after"),
+        "ending_before": params.get("ending_before"),
+    }
 
 
 def page_object(page: Page, url: str) -> dict[str, Any]:
     return list_object(page.data, url, has_more=page.has_more)
+
+
+def reply(call: Call, obj: dict[str, Any], params: Params) -> dict[str, Any]:
+    """The object as the answer to a call: public fields, with the call's ``expand[]`` applied."""
+    return expand(call, public(obj), params.get("expand", []))
 
 
 def expand(call: Call, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:

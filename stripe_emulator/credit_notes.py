@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from stripe_emulator.context import Call, Outcome, Params, expand, metadata_param
+from stripe_emulator.context import Call, Outcome, Params, metadata_param, reply
 from stripe_emulator.errors import invalid_request, parameter_missing
 from stripe_emulator.invoices import mark_paid, recompute_totals
 from stripe_emulator.payments import refund_charge
-from stripe_emulator.templates import build, list_object, new_id, public, snapshot
+from stripe_emulator.templates import build, list_object, new_id, snapshot
 
 CREDIT_NOTE_CREATE_EMULATED = frozenset(
     {
@@ -264,7 +264,7 @@ def create_credit_note(call: Call, params: Params) -> Outcome:
     if not post_payment and invoice["amount_remaining"] == 0:
         mark_paid(call, invoice, with_payment_event=False)
     call.store.save(invoice)
-    return expand(call, public(note), params.get("expand", []))
+    return reply(call, note, params)
 
 
 def _invoice_charge(call: Call, invoice: dict[str, Any]) -> str:
@@ -283,4 +283,4 @@ def _invoice_charge(call: Call, invoice: dict[str, Any]) -> str:
 
 def retrieve_credit_note(call: Call, params: Params, credit_note_id: str) -> Outcome:
     note = call.load("credit_note", credit_note_id)
-    return expand(call, public(note), params.get("expand", []))
+    return reply(call, note, params)

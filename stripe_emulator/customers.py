@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 from stripe_emulator.cards import card_of_token
-from stripe_emulator.context import Call, Outcome, Params, expand, require
+from stripe_emulator.context import Call, Outcome, Params, reply, require
 from stripe_emulator.errors import invalid_request, resource_missing
 from stripe_emulator.params import EMPTY
 from stripe_emulator.templates import EMPTY_ADDRESS, build, new_id, public, snapshot
@@ -168,12 +168,12 @@ def create_customer(call: Call, params: Params) -> Outcome:
     call.emit("customer.created", customer)
     if attached is not None:
         call.emit("payment_method.attached", attached)
-    return expand(call, public(customer), params.get("expand", []))
+    return reply(call, customer, params)
 
 
 def retrieve_customer(call: Call, params: Params, customer_id: str) -> Outcome:
     customer = call.load("customer", customer_id, param="customer")
-    return expand(call, public(customer), params.get("expand", []))
+    return reply(call, customer, params)
 
 
 def update_customer(call: Call, params: Params, customer_id: str) -> Outcome:
@@ -183,7 +183,7 @@ def update_customer(call: Call, params: Params, customer_id: str) -> Outcome:
     if public(customer) != before:
         call.store.save(customer)
         call.emit("customer.updated", customer, previous=before)
-    return expand(call, public(customer), params.get("expand", []))
+    return reply(call, customer, params)
 
 
 def _card_payment_method(call: Call, token: str, customer_id: str) -> dict[str, Any]:
@@ -257,12 +257,12 @@ def _attach(
 def attach_payment_method(call: Call, params: Params, payment_method_id: str) -> Outcome:
     customer = call.load("customer", require(params, "customer"), param="customer")
     payment_method = _attach(call, payment_method_id, customer)
-    return expand(call, public(payment_method), params.get("expand", []))
+    return reply(call, payment_method, params)
 
 
 def retrieve_payment_method(call: Call, params: Params, payment_method_id: str) -> Outcome:
     payment_method = call.load("payment_method", payment_method_id, param="payment_method")
-    return expand(call, public(payment_method), params.get("expand", []))
+    return reply(call, payment_method, params)
 
 
 def payment_method_for(

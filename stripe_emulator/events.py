@@ -19,15 +19,7 @@ from typing import Any
 from stripe._api_version import _ApiVersion
 
 from stripe_emulator.config import Settings
-from stripe_emulator.context import (
-    Call,
-    Outcome,
-    Params,
-    created_filter,
-    expand,
-    list_limit,
-    page_object,
-)
+from stripe_emulator.context import Call, Outcome, Params, list_window, page_object, reply
 from stripe_emulator.errors import invalid_request, resource_missing
 from stripe_emulator.store import Store
 from stripe_emulator.templates import build, new_id, public
@@ -119,16 +111,13 @@ def list_events(call: Call, params: Params) -> Outcome:
         raise invalid_request("You may pass at most 20 event types.", param="types")
     page = call.store.page_events(
         types=types,
-        created=created_filter(params),
-        limit=list_limit(params),
-        starting_after=params.get("starting_after"),
-        ending_before=params.get("ending_before"),
+        **list_window(params),
     )
-    return expand(call, page_object(page, "/v1/events"), params.get("expand", []))
+    return reply(call, page_object(page, "/v1/events"), params)
 
 
 def retrieve_event(call: Call, params: Params, event_id: str) -> Outcome:
     event = call.store.get_event(event_id)
     if event is None:
         raise resource_missing("event", event_id)
-    return expand(call, event, params.get("expand", []))
+    return reply(call, event, params)

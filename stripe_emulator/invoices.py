@@ -32,11 +32,10 @@ from stripe_emulator.context import (
     Call,
     Outcome,
     Params,
-    created_filter,
-    expand,
-    list_limit,
+    list_window,
     metadata_param,
     page_object,
+    reply,
     require,
 )
 from stripe_emulator.customers import merge_metadata, payment_method_for
@@ -248,7 +247,7 @@ def create_invoice(call: Call, params: Params) -> Outcome:
     recompute_totals(invoice)
     call.store.insert(invoice)
     call.emit("invoice.created", invoice)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def _check_currency(currency: str) -> None:
@@ -273,7 +272,7 @@ def _take_pending_items(call: Call, invoice: dict[str, Any]) -> None:
 
 def retrieve_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
     invoice = call.load("invoice", invoice_id, param="invoice")
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def list_invoices(call: Call, params: Params) -> Outcome:
@@ -281,12 +280,9 @@ def list_invoices(call: Call, params: Params) -> Outcome:
         "invoice",
         customer=params.get("customer"),
         status=params.get("status"),
-        created=created_filter(params),
-        limit=list_limit(params),
-        starting_after=params.get("starting_after"),
-        ending_before=params.get("ending_before"),
+        **list_window(params),
     )
-    return expand(call, page_object(page, "/v1/invoices"), params.get("expand", []))
+    return reply(call, page_object(page, "/v1/invoices"), params)
 
 
 def update_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
@@ -307,7 +303,7 @@ def update_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
     if public(invoice) != before:
         call.store.save(invoice)
         call.emit("invoice.updated", invoice, previous=before)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def _finalize(call: Call, invoice: dict[str, Any]) -> None:
@@ -367,7 +363,7 @@ def finalize_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
         invoice["auto_advance"] = params["auto_advance"]
     _finalize(call, invoice)
     call.store.save(invoice)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def pay_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
@@ -380,7 +376,7 @@ def pay_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
         _finalize(call, invoice)
         if invoice["status"] == "paid":
             call.store.save(invoice)
-            return expand(call, public(invoice), params.get("expand", []))
+            return reply(call, invoice, params)
 
     customer = call.load("customer", invoice["customer"], param="customer")
     payment_method_id = (
@@ -417,7 +413,7 @@ def pay_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
     mark_paid(call, invoice, with_payment_event=False)
     call.store.save(invoice)
     call.emit("invoice.payment_succeeded", invoice)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def _payment_objects(call: Call, invoice: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -452,7 +448,7 @@ def send_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
             f"You can only send open invoices; this invoice is {invoice['status']}."
         )
     call.emit("invoice.sent", invoice)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def void_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
@@ -474,7 +470,7 @@ def void_invoice(call: Call, params: Params, invoice_id: str) -> Outcome:
     _cancel_payment(call, invoice)
     call.store.save(invoice)
     call.emit("invoice.voided", invoice, previous=before)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 def _cancel_payment(call: Call, invoice: dict[str, Any]) -> None:
@@ -511,7 +507,7 @@ def mark_uncollectible(call: Call, params: Params, invoice_id: str) -> Outcome:
     }
     call.store.save(invoice)
     call.emit("invoice.marked_uncollectible", invoice, previous=before)
-    return expand(call, public(invoice), params.get("expand", []))
+    return reply(call, invoice, params)
 
 
 # ------------------------------------------------------------------------------------------
@@ -662,9 +658,9 @@ def create_invoice_item(call: Call, params: Params) -> Outcome:
         recompute_totals(invoice)
         call.store.save(invoice)
         call.emit("invoice.updated", invoice, previous=before)
-    return expand(call, public(item), params.get("expand", []))
+    return reply(call, item, params)
 
 
 def retrieve_invoice_item(call: Call, params: Params, item_id: str) -> Outcome:
     item = call.load("invoiceitem", item_id, param="invoiceitem")
-    return expand(call, public(item), params.get("expand", []))
+    return reply(call, item, params)

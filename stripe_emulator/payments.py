@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stripe_emulator.cards import Decline, decline_of
-from stripe_emulator.context import Call, Outcome, Params, expand, metadata_param
+from stripe_emulator.context import Call, Outcome, Params, metadata_param, reply
 from stripe_emulator.errors import StripeError, amount_text, invalid_request, parameter_missing
 from stripe_emulator.templates import build, list_object, new_id, public, snapshot
 
@@ -326,22 +326,22 @@ def create_refund(call: Call, params: Params) -> Outcome:
         reason=params.get("reason"),
         metadata=metadata_param(params),
     )
-    return expand(call, public(refund), params.get("expand", []))
+    return reply(call, refund, params)
 
 
 def retrieve_refund(call: Call, params: Params, refund_id: str) -> Outcome:
-    return expand(call, public(call.load("refund", refund_id)), params.get("expand", []))
+    return reply(call, call.load("refund", refund_id), params)
 
 
 def retrieve_charge(call: Call, params: Params, charge_id: str) -> Outcome:
-    return expand(call, public(call.load("charge", charge_id)), params.get("expand", []))
+    return reply(call, call.load("charge", charge_id), params)
 
 
 def retrieve_payment_intent(call: Call, params: Params, payment_intent_id: str) -> Outcome:
     payment_intent = call.load("payment_intent", payment_intent_id)
-    return expand(call, public(payment_intent), params.get("expand", []))
+    return reply(call, payment_intent, params)
 
 
 def retrieve_invoice_payment(call: Call, params: Params, invoice_payment_id: str) -> Outcome:
     invoice_payment = call.load("invoice_payment", invoice_payment_id)
-    return expand(call, public(invoice_payment), params.get("expand", []))
+    return reply(call, invoice_payment, params)
