@@ -14,6 +14,7 @@ Control API (JSON, no authentication; not part of Stripe's API):
 ``POST /_emulator/stats/reset``   zero the statistics
 ``POST /_emulator/reset``         delete all objects, events, idempotent results, deliveries
 ``GET  /_emulator/webhooks``      the delivery log
+``POST /_emulator/webhooks/resend`` deliver ``{"event_ids": [...]}`` now, in that order
 ``GET  /_emulator/objects/<type>`` count and newest objects of a type (``invoices``, …),
                                   filtered by ``metadata_key``/``metadata_value``,
                                   ``customer``, ``status``; ``limit`` (default 100)
@@ -37,7 +38,7 @@ from stripe_emulator.hosted import credit_note_summary, html_page, invoice_summa
 from stripe_emulator.idempotency import Idempotency
 from stripe_emulator.store import Store
 from stripe_emulator.templates import public
-from stripe_emulator.webhooks import WebhookDispatcher
+from stripe_emulator.webhooks import WebhookDispatcher, send_now
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +143,40 @@ class Emulator:
             return 200, {"ok": True}
         if (method, path) == ("GET", "/_emulator/webhooks"):
             return 200, {"data": self.store.delivery_log()}
+        if (method, path) == ("POST", "/_emulator/webhooks/resend"):
+            return self._resend(body)
         if method == "GET" and path.startswith("/_emulator/objects/"):
             return self._objects(path.removeprefix("/_emulator/objects/"), query)
         return 404, {"error": {"message": f"Unknown control endpoint: {method} {path}"}}
+
+    def _resend(self, body: bytes) -> tuple[int, Any]:
+        """Deliver the given events now, in exactly the given order (repeats allowed), to the
+        configured webhook URL: for tests of out-of-order and repeated delivery."""
+        try:
+            request = json.loads(body or b"{}")
+        except json.JSONDecodeError as error:
+            return 400, {"error": {"message": f"The body is not JSON: {error}"}}
+        event_ids = request.get("event_ids") if isinstance(request, dict) else None
+        if not isinstance(event_ids, list) or not all(isinstance(i, str) for i in event_ids):
+            return 400, {"error": {"message": 'Send {"event_ids": ["evt_…", …]}.'}}
+        settings = self.settings.current
+        if not settings.webhook_url:
+            return 400, {"error": {"message": "No webhook_url is configured."}}
+        events = [self.store.get_event(event_id) for event_id in event_ids]
+        missing = [i for i, event in zip(event_ids, events, strict=True) if event is None]
+        if missing:
+            return 404, {"error": {"message": f"No such events: {', '.join(missing)}"}}
+        results = [
+            send_now(
+                event,
+                url=settings.webhook_url,
+                secret=settings.webhook_secret,
+                timeout=settings.webhook_timeout_ms / 1000,
+            )
+            for event in events
+            if event is not None
+        ]
+        return 200, {"data": results}
 
     def _objects(self, name: str, query: str) -> tuple[int, Any]:
         object_type = OBJECT_TYPES.get(name, name if name in OBJECT_TYPES.values() else None)

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
+from typing import Any
 from urllib.parse import urlsplit
 
 from stripe_emulator.config import Settings
@@ -67,6 +68,19 @@ def post(
     finally:
         connection.close()
     return response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}"
+
+
+def send_now(event: dict[str, Any], *, url: str, secret: str, timeout: float) -> dict[str, Any]:
+    """Deliver one event immediately, signed now (what Stripe's "Resend" does); not queued,
+    not retried. Returns the outcome for the caller."""
+    payload = json.dumps(event, indent=2).encode()
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "Stripe-Signature": signature_header(payload, secret, int(time.time())),
+        "User-Agent": USER_AGENT,
+    }
+    status, error = post(url, payload, headers, timeout)
+    return {"event_id": event["id"], "type": event["type"], "status": status, "error": error}
 
 
 class WebhookDispatcher:

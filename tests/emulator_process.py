@@ -172,6 +172,14 @@ class EmulatorProcess:
         """The webhook delivery log: one entry per event."""
         return list(self._request("GET", "/_emulator/webhooks")["data"])
 
+    def resend(self, event_ids: list[str]) -> list[dict[str, Any]]:
+        """Deliver these events to the configured webhook URL now, in exactly this order."""
+        return list(
+            self._request("POST", "/_emulator/webhooks/resend", {"event_ids": event_ids}, 60)[
+                "data"
+            ]
+        )
+
     def objects(self, object_type: str, **filters: str) -> dict[str, Any]:
         """``{"count": n, "data": [...]}`` of ``invoices``, ``customers``, …, filtered."""
         query = urllib.parse.urlencode(filters)

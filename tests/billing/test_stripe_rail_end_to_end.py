@@ -85,6 +85,44 @@ def test_member_invoice_is_paid_and_webhooks_apply_once(live_server, stripe_emul
     assert payments[0].stripe_payment_intent_id
 
 
+def test_paid_before_finalized_and_three_times_over_still_pays_once(
+    live_server, stripe_emulator, settings
+):
+    """The emulator delivers invoice.paid three times, before invoice.finalized, to an app
+    that had lost every answer of the push (as if its worker died after each Stripe call):
+    the webhooks alone bring the invoice to paid, with one payment."""
+    customer = member_customer(payment_method_id="pm_card_visa")
+    invoice = member_invoice(customer, 900, 1500)
+    stripe_outbox_push(run_seconds=30)
+    stripe_id = Invoice.objects.get(pk=invoice.pk).stripe_invoice_id
+    Payment.objects.filter(invoice=invoice).delete()
+    Invoice.objects.filter(pk=invoice.pk).update(
+        stripe_invoice_id=None, status=InvoiceStatus.DRAFT, number="", amount_paid_cents=0
+    )
+    events = {
+        e["type"]: e["id"]
+        for e in stripe_gateway().events_list()
+        if e["data"]["object"].get("id") == stripe_id
+    }
+    stripe_emulator.configure(
+        webhook_url=f"{live_server.url}/webhooks/stripe/",
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+    )
+
+    order = ["invoice.paid"] * 3 + ["invoice.finalized", "invoice.paid", "invoice.created"]
+    results = stripe_emulator.resend([events[kind] for kind in order])
+
+    assert [r["status"] for r in results] == [200] * len(order)
+    invoice.refresh_from_db()
+    assert invoice.stripe_invoice_id == stripe_id
+    assert invoice.status == InvoiceStatus.PAID
+    assert invoice.amount_paid_cents == 2400
+    assert Payment.objects.filter(invoice=invoice, status=PaymentStatus.SUCCEEDED).count() == 1
+    stored = Counter(StripeEvent.objects.values_list("type", flat=True))
+    assert stored == {"invoice.paid": 1, "invoice.finalized": 1, "invoice.created": 1}
+    assert not StripeEvent.objects.filter(processed_at__isnull=True).exists()
+
+
 def test_a_declined_card_is_a_failed_payment_with_the_decline_code(stripe_emulator):
     customer = member_customer(payment_method_id="pm_card_chargeDeclinedInsufficientFunds")
     invoice = member_invoice(customer, 9900)

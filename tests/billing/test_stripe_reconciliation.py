@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from django.core.management import call_command
 
 from billing.models import Invoice, InvoiceStatus, Payment
-from billing.reconciliation import stripe_reconcile
+from billing.reconciliation import ReconciliationReport, stripe_reconcile
 from billing.stripe_gateway import stripe_gateway
 from billing.stripe_outbox import stripe_outbox_push
 from tests.billing.factories import member_customer, member_invoice
@@ -12,8 +14,8 @@ from tests.billing.factories import member_customer, member_invoice
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def kinds(report) -> dict[str, int]:
-    return report.summary()["drift"]
+def kinds(report: ReconciliationReport) -> dict[str, int]:
+    return dict(Counter(drift.kind for drift in report.drifts))
 
 
 def test_reconciliation_finds_and_repairs_missed_changes(stripe_emulator):
