@@ -71,6 +71,11 @@ def stripe_reconcile(
         Invoice.objects.all() if since is None else Invoice.objects.filter(created_at__gte=since)
     )
     local_by_stripe_id: dict[str, Invoice] = {}
+    with_payment = set(
+        Payment.objects.filter(invoice__in=local, status=PaymentStatus.SUCCEEDED).values_list(
+            "invoice_id", flat=True
+        )
+    )
     for invoice in local.order_by("id").iterator(chunk_size=2000):
         report.checked_local += 1
         if invoice.stripe_invoice_id is None:
@@ -89,7 +94,13 @@ def stripe_reconcile(
                 )
             )
             continue
-        _compare(invoice=invoice, snapshot=snapshot, repair=repair, report=report)
+        _compare(
+            invoice=invoice,
+            snapshot=snapshot,
+            has_payment=invoice.pk in with_payment,
+            repair=repair,
+            report=report,
+        )
 
     for snapshot in stripe_invoices.values():
         if snapshot.id in local_by_stripe_id:
@@ -115,7 +126,12 @@ def stripe_reconcile(
 
 
 def _compare(
-    *, invoice: Invoice, snapshot: StripeInvoiceSnapshot, repair: bool, report: ReconciliationReport
+    *,
+    invoice: Invoice,
+    snapshot: StripeInvoiceSnapshot,
+    has_payment: bool,
+    repair: bool,
+    report: ReconciliationReport,
 ) -> None:
     local_status = InvoiceStatus(invoice.status)
     stripe_status = InvoiceStatus(snapshot.status)
@@ -144,10 +160,7 @@ def _compare(
                 behind and repair,
             )
         )
-    elif (
-        local_status == InvoiceStatus.PAID
-        and not Payment.objects.filter(invoice=invoice, status=PaymentStatus.SUCCEEDED).exists()
-    ):
+    elif local_status == InvoiceStatus.PAID and not has_payment:
         if repair:
             invoice_sync_from_stripe(snapshot=snapshot)
         report.drifts.append(

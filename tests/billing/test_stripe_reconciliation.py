@@ -76,3 +76,14 @@ def test_reconciliation_reports_but_does_not_touch_what_is_not_safe(stripe_emula
     assert '"amount_mismatch": 1' in out
     invoice.refresh_from_db()
     assert (invoice.status, invoice.total_cents) == (InvoiceStatus.PAID, 1000)
+
+
+def test_reconciliation_restores_a_missing_payment_row(stripe_emulator):
+    invoice = member_invoice(member_customer(), 900)
+    stripe_outbox_push(run_seconds=30)
+    Payment.objects.filter(invoice=invoice).delete()
+
+    report = stripe_reconcile(repair=True)
+
+    assert kinds(report) == {"payment_missing": 1}
+    assert Payment.objects.filter(invoice=invoice).count() == 1
