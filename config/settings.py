@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -289,3 +290,8 @@ STRIPE_OUTBOX_RUN_SECONDS = env_int("STRIPE_OUTBOX_RUN_SECONDS", 50)
 STRIPE_OUTBOX_WAKE_ON_COMMIT = env_bool("STRIPE_OUTBOX_WAKE_ON_COMMIT", True)
 # A webhook whose signed timestamp is older than this is refused (Stripe's default tolerance).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# --- Memberships -------------------------------------------------------------------------------
+
+# Dotted path of the Prime verification provider (memberships/prime.py documents the sandbox).
+PRIME_VERIFIER = env_str("PRIME_VERIFIER", "memberships.prime.SandboxPrimeVerifier")
