@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from billing.models import (
     BillingCustomer,
@@ -14,6 +15,16 @@ from billing.models import (
 class BillingCustomerAdmin(admin.ModelAdmin[BillingCustomer]):
     list_display = ("id", "name", "email", "stripe_customer_id", "default_payment_method_id")
     search_fields = ("email", "name", "stripe_customer_id")
+    # Changes reach Stripe only through services (which queue a sync); not by editing rows here.
+    readonly_fields = (
+        "user",
+        "employer",
+        "email",
+        "name",
+        "stripe_customer_id",
+        "payment_method_to_attach",
+        "default_payment_method_id",
+    )
 
 
 class InvoiceLineInline(admin.TabularInline[InvoiceLine, Invoice]):
@@ -43,13 +54,12 @@ class InvoiceAdmin(admin.ModelAdmin[Invoice]):
     list_filter = ("status", "collection_method")
     search_fields = ("number", "stripe_invoice_id", "customer__email")
     inlines = (InvoiceLineInline,)
-    readonly_fields = (
-        "status",
-        "amount_paid_cents",
-        "stripe_invoice_id",
-        "number",
-        "hosted_invoice_url",
-    )
+
+    def has_change_permission(self, request: HttpRequest, obj: Invoice | None = None) -> bool:
+        return False  # an invoice is fixed once written; corrections are credit notes
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # invoices are made by services (bill run), which also queue them
 
 
 @admin.register(Payment)

@@ -4,12 +4,15 @@ Amounts are integer cents."""
 
 from __future__ import annotations
 
+import uuid
 from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from config import clock
 
 
 class BillingCustomer(models.Model):
@@ -79,7 +82,7 @@ class Invoice(models.Model):
     stripe_invoice_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     number = models.CharField(max_length=64, blank=True)
     hosted_invoice_url = models.URLField(max_length=1000, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
     finalized_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)  # voided or marked uncollectible
@@ -135,12 +138,15 @@ class Payment(models.Model):
     status = models.CharField(max_length=16, choices=PaymentStatus.choices)
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Stripe reuses one PaymentIntent for every attempt on an invoice; each attempt is a charge.
+    stripe_payment_intent_id = models.CharField(
+        max_length=255, null=True, blank=True, db_index=True
+    )
     stripe_charge_id = models.CharField(max_length=255, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)  # e.g. card_declined
     decline_code = models.CharField(max_length=64, blank=True)  # e.g. insufficient_funds
     failure_message = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         constraints: ClassVar = [
@@ -148,7 +154,12 @@ class Payment(models.Model):
                 fields=["invoice"],
                 condition=Q(status="succeeded"),
                 name="payment_one_success_per_invoice",
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["stripe_charge_id"],
+                condition=~Q(stripe_charge_id=""),
+                name="payment_one_row_per_charge",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -186,9 +197,14 @@ class StripeCommand(models.Model):
     status = models.CharField(
         max_length=16, choices=StripeCommandStatus.choices, default=StripeCommandStatus.PENDING
     )
+    # What the command needs that may change locally before it runs (e.g. the card to attach),
+    # frozen when the command is written so every retry sends Stripe the same parameters.
+    payload = models.JSONField(default=dict, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the command: every write of a pusher is conditional on its token.
+    lease_token = models.UUIDField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -215,6 +231,18 @@ class StripeCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class BillingInstallation(models.Model):
+    """One row: this database's own id. It prefixes every Stripe idempotency key, so two
+    databases sharing one Stripe account (developers, CI, a database rebuilt while the
+    emulator kept its data) can never answer each other's requests."""
+
+    installation_id = models.UUIDField(default=uuid.uuid4, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return str(self.installation_id)
 
 
 class StripeEvent(models.Model):

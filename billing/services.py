@@ -28,6 +28,7 @@ from billing.models import (
     StripeCommand,
     StripeCommandKind,
 )
+from billing.selectors import installation_key_prefix
 from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
 from config.errors import ConflictError, DomainError
 from employers.models import Employer
@@ -46,7 +47,8 @@ def _push_after_commit() -> None:
         if cache.add("stripe-outbox:wake", 1, timeout=1):
             stripe_outbox_push_task.delay()
 
-    transaction.on_commit(wake)
+    # robust: a broker that is down must not turn a committed change into an error (beat pushes)
+    transaction.on_commit(wake, robust=True)
 
 
 # --- customers ---------------------------------------------------------------------------------
@@ -61,7 +63,8 @@ def _customer_sync_enqueue(*, customer: BillingCustomer) -> StripeCommand:
     command = StripeCommand.objects.create(
         kind=StripeCommandKind.CUSTOMER_SYNC,
         customer=customer,
-        idempotency_key=f"customer:{customer.pk}:sync:{sequence + 1}",
+        idempotency_key=f"{installation_key_prefix()}:customer:{customer.pk}:sync:{sequence + 1}",
+        payload={"payment_method_id": customer.payment_method_to_attach},
     )
     _push_after_commit()
     return command
@@ -112,14 +115,16 @@ def billing_customer_record_stripe_state(
     customer: BillingCustomer,
     stripe_customer_id: str | None = None,
     attached_payment_method_id: str | None = None,
+    attached_from: str = "",
 ) -> None:
-    """Store what Stripe confirmed for the customer (called by the pusher)."""
+    """Store what Stripe confirmed for the customer (called by the pusher). `attached_from` is
+    the id the client gave (e.g. pm_card_visa) that became `attached_payment_method_id`."""
     locked = BillingCustomer.objects.select_for_update().get(pk=customer.pk)
     if stripe_customer_id and not locked.stripe_customer_id:
         locked.stripe_customer_id = stripe_customer_id
     if attached_payment_method_id:
         locked.default_payment_method_id = attached_payment_method_id
-        if locked.payment_method_to_attach == customer.payment_method_to_attach:
+        if locked.payment_method_to_attach == attached_from:
             locked.payment_method_to_attach = ""  # unless a newer one arrived meanwhile
     locked.save(
         update_fields=[
@@ -186,7 +191,7 @@ def invoice_create(
         kind=StripeCommandKind.INVOICE_PUSH,
         customer=customer,
         invoice=invoice,
-        idempotency_key=f"invoice:{invoice.pk}",
+        idempotency_key=f"{installation_key_prefix()}:invoice:{invoice.pk}",
     )
     _push_after_commit()
     return invoice
@@ -201,7 +206,7 @@ def _invoice_close_enqueue(
     ):
         raise ConflictError(f"A {locked.status} invoice cannot be {action}.")
     command, _ = StripeCommand.objects.get_or_create(
-        idempotency_key=f"invoice:{invoice.pk}:{kind}",
+        idempotency_key=f"{installation_key_prefix()}:invoice:{invoice.pk}:{kind}",
         defaults={"kind": kind, "invoice": invoice, "customer": invoice.customer},
     )
     _push_after_commit()
@@ -323,7 +328,7 @@ def _payment_success_ensure(
             status=PaymentStatus.SUCCEEDED,
             amount_cents=amount_cents,
             currency=invoice.currency,
-            stripe_payment_intent_id=payment_intent_id or None,
+            stripe_payment_intent_id=payment_intent_id,
         )
     if payment_intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = payment_intent_id
@@ -344,18 +349,16 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
             )
         return Payment.objects.get(invoice=synced, status=PaymentStatus.SUCCEEDED)
     locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if outcome.payment_intent_id:
-        existing = Payment.objects.filter(
-            stripe_payment_intent_id=outcome.payment_intent_id
-        ).first()
+    if outcome.charge_id:
+        existing = Payment.objects.filter(stripe_charge_id=outcome.charge_id).first()
         if existing is not None:
-            return existing  # the same decline, replayed
+            return existing  # the same declined charge, replayed
     return Payment.objects.create(
         invoice=locked,
         status=PaymentStatus.FAILED,
         amount_cents=locked.total_cents,
         currency=locked.currency,
-        stripe_payment_intent_id=outcome.payment_intent_id or None,
+        stripe_payment_intent_id=outcome.payment_intent_id,
         stripe_charge_id=outcome.charge_id,
         failure_code=outcome.failure_code,
         decline_code=outcome.decline_code,

@@ -86,7 +86,8 @@ def stripe_event_receive(
                 },
             )
             if created:
-                transaction.on_commit(lambda: _queue_processing(stored.pk))
+                # robust: if the broker is down the event is stored and the sweep applies it
+                transaction.on_commit(lambda: _queue_processing(stored.pk), robust=True)
     except IntegrityError:  # the same event, delivered concurrently, won the insert
         return StripeEvent.objects.get(stripe_event_id=event["id"]), False
     return stored, created
@@ -145,11 +146,19 @@ def stripe_event_process(*, event_pk: int) -> bool:
         raise
 
 
+MAX_PROCESSING_ATTEMPTS = 10
+
+
 def stripe_events_process_pending(*, older_than_seconds: int = 60, limit: int = 500) -> int:
     """Process events whose queued task was lost (broker down, worker killed). Returns how many
-    were applied now."""
+    were applied now. An event that failed MAX_PROCESSING_ATTEMPTS times is left for a person
+    (its last_error says why), so it cannot crowd out newer ones."""
     cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    pending = StripeEvent.objects.filter(processed_at__isnull=True, received_at__lte=cutoff)
+    pending = StripeEvent.objects.filter(
+        processed_at__isnull=True,
+        received_at__lte=cutoff,
+        processing_attempts__lt=MAX_PROCESSING_ATTEMPTS,
+    )
     applied = 0
     for event_pk in pending.order_by("stripe_created_at", "id").values_list("pk", flat=True)[
         :limit

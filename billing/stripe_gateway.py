@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from billing.stripe_throttle import RequestThrottle
 
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     )
 
 _T = TypeVar("_T")
+logger = logging.getLogger(__name__)
 
 LIVE_KEY_PREFIXES = ("sk_live_", "rk_live_")
 CreditNoteReason = Literal["duplicate", "fraudulent", "order_change", "product_unsatisfactory"]
@@ -76,9 +79,12 @@ def _timestamp(value: int | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromtimestamp(value, tz=dt.UTC)
 
 
-def unix_midnight(day: dt.date) -> int:
-    """A service-period date as Stripe wants it: midnight UTC of that day, in unix seconds."""
-    return int(dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC).timestamp())
+def period_bounds(start: dt.date, end: dt.date) -> tuple[int, int]:
+    """A service period of whole dates (`end` included) as Stripe's period: unix seconds from
+    midnight starting `start` to midnight ending `end`, in the business time zone."""
+    first = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
+    after_last = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min))
+    return int(first.timestamp()), int(after_last.timestamp())
 
 
 @dataclass(frozen=True)
@@ -188,7 +194,7 @@ class StripeGateway:
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _call(self, request: Callable[[], _T]) -> _T:
+    def _call(self, request: Callable[[], _T], *, card_errors_are_outcomes: bool = False) -> _T:
         if self.throttle is not None:
             self.throttle.acquire()
         try:
@@ -207,13 +213,19 @@ class StripeGateway:
             raise StripeTransientError(
                 str(exc.user_message or exc), code=exc.code or "", http_status=exc.http_status
             ) from exc
+        except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+            # A wrong or revoked key: every command would fail; keep them and alert instead.
+            logger.error("Stripe refused our API key: %s", exc.user_message or exc)
+            raise StripeTransientError(
+                str(exc.user_message or exc), code=exc.code or "", http_status=exc.http_status
+            ) from exc
         except stripe.StripeError as exc:
             if exc.http_status is not None and exc.http_status >= 500:
                 raise StripeTransientError(
                     str(exc.user_message or exc), code=exc.code or "", http_status=exc.http_status
                 ) from exc
-            if isinstance(exc, stripe.CardError):
-                raise  # only invoice_pay expects these, and turns them into an outcome
+            if isinstance(exc, stripe.CardError) and card_errors_are_outcomes:
+                raise  # invoice_pay turns these into a PaymentOutcome
             raise StripeRequestError(
                 str(exc.user_message or exc), code=exc.code or "", http_status=exc.http_status
             ) from exc
@@ -311,13 +323,14 @@ class StripeGateway:
         metadata: dict[str, str],
         idempotency_key: str,
     ) -> str:
+        period_first, period_after_last = period_bounds(period_start, period_end)
         params: InvoiceItemCreateParams = {
             "customer": customer_id,
             "invoice": invoice_id,
             "amount": amount_cents,
             "currency": currency,
             "description": description,
-            "period": {"start": unix_midnight(period_start), "end": unix_midnight(period_end)},
+            "period": {"start": period_first, "end": period_after_last},
             "metadata": metadata,
         }
         item = self._call(
@@ -343,7 +356,8 @@ class StripeGateway:
             invoice = self._call(
                 lambda: self._client.v1.invoices.pay(
                     invoice_id, params, self._options(idempotency_key)
-                )
+                ),
+                card_errors_are_outcomes=True,
             )
         except stripe.CardError as exc:
             error = exc.error

@@ -18,13 +18,15 @@ from __future__ import annotations
 import logging
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from billing.models import (
@@ -36,6 +38,7 @@ from billing.models import (
     StripeCommandKind,
     StripeCommandStatus,
 )
+from billing.selectors import installation_key_prefix
 from billing.services import (
     billing_customer_record_stripe_state,
     invoice_record_stripe_ids,
@@ -57,6 +60,33 @@ class CommandNotReadyError(Exception):
     """The command depends on another one that has not reached Stripe yet; try again later."""
 
 
+class LeaseLostError(Exception):
+    """Another worker holds the command now (our lease ran out); stop touching it."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """This worker's hold on one command. Renewed before the command runs and after each
+    Stripe step of a long one; every write of the outcome is conditional on the token."""
+
+    command_id: int
+    token: uuid.UUID
+
+    def _mine(self) -> QuerySet[StripeCommand]:
+        return StripeCommand.objects.filter(
+            pk=self.command_id, lease_token=self.token, status=StripeCommandStatus.IN_PROGRESS
+        )
+
+    def renew(self) -> None:
+        expires = timezone.now() + timedelta(seconds=settings.STRIPE_OUTBOX_LEASE_SECONDS)
+        if not self._mine().update(lease_expires_at=expires):
+            raise LeaseLostError(f"command #{self.command_id} was taken over")
+
+    def finish(self, **fields: Any) -> bool:
+        """Write the outcome and release the command; False if it was no longer ours."""
+        return bool(self._mine().update(lease_expires_at=None, lease_token=None, **fields))
+
+
 @dataclass
 class PushReport:
     claimed: int = 0
@@ -66,9 +96,10 @@ class PushReport:
     errors: list[str] = field(default_factory=list)
 
 
-def stripe_outbox_claim(*, limit: int) -> list[int]:
-    """Lease up to `limit` due commands to this worker and return their ids."""
+def stripe_outbox_claim(*, limit: int) -> list[Lease]:
+    """Lease up to `limit` due commands to this worker."""
     now = timezone.now()
+    token = uuid.uuid4()
     due = Q(status=StripeCommandStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=StripeCommandStatus.IN_PROGRESS, lease_expires_at__lt=now
     )
@@ -82,9 +113,10 @@ def stripe_outbox_claim(*, limit: int) -> list[int]:
         StripeCommand.objects.filter(id__in=ids).update(
             status=StripeCommandStatus.IN_PROGRESS,
             lease_expires_at=now + timedelta(seconds=settings.STRIPE_OUTBOX_LEASE_SECONDS),
+            lease_token=token,
             attempts=F("attempts") + 1,
         )
-    return ids
+    return [Lease(command_id=command_id, token=token) for command_id in ids]
 
 
 def stripe_outbox_push(
@@ -98,38 +130,37 @@ def stripe_outbox_push(
     deadline = time.monotonic() + budget
     report = PushReport()
     while time.monotonic() < deadline:
-        ids = stripe_outbox_claim(limit=settings.STRIPE_OUTBOX_BATCH_SIZE)
-        if not ids:
+        leases = stripe_outbox_claim(limit=settings.STRIPE_OUTBOX_BATCH_SIZE)
+        if not leases:
             break
-        report.claimed += len(ids)
-        for command_id in ids:
-            _run_command(command_id=command_id, gateway=gateway, report=report)
+        report.claimed += len(leases)
+        for lease in leases:
+            _run_command(lease=lease, gateway=gateway, report=report)
     return report
 
 
-def _run_command(*, command_id: int, gateway: StripeGateway, report: PushReport) -> None:
+def _run_command(*, lease: Lease, gateway: StripeGateway, report: PushReport) -> None:
     command = StripeCommand.objects.select_related("customer", "invoice__customer").get(
-        pk=command_id
+        pk=lease.command_id
     )
     try:
-        EXECUTORS[StripeCommandKind(command.kind)](command, gateway)
+        lease.renew()  # the batch may have waited; hold this one for a full lease from now
+        if command.attempts > settings.STRIPE_OUTBOX_MAX_ATTEMPTS:  # its workers kept dying
+            raise StripeRequestError(f"gave up after {command.attempts - 1} attempts")
+        EXECUTORS[StripeCommandKind(command.kind)](command, gateway, lease)
+    except LeaseLostError:
+        return  # the worker that holds it now reports it
     except StripeTransientError as exc:
-        _command_retry_later(command=command, error=f"{exc.http_status or 'network'}: {exc}")
-        report.retried += 1
+        _command_retry_later(command, lease, report, error=f"{exc.http_status or 'network'}: {exc}")
     except CommandNotReadyError as exc:
-        _command_retry_later(command=command, error=f"waiting: {exc}")
-        report.retried += 1
+        _command_retry_later(command, lease, report, error=f"waiting: {exc}")
     except (StripeRequestError, DomainError) as exc:
-        _command_fail(command=command, error=f"{type(exc).__name__}: {exc}")
-        report.failed += 1
-        report.errors.append(f"{command.kind} #{command.pk}: {exc}")
+        _command_fail(command, lease, report, error=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a bug or an outage we did not foresee: retry, never wedge
+        logger.exception("Stripe command %s #%s raised", command.kind, command.pk)
+        _command_retry_later(command, lease, report, error=f"{type(exc).__name__}: {exc}")
     else:
-        StripeCommand.objects.filter(pk=command.pk).update(
-            status=StripeCommandStatus.DONE,
-            completed_at=timezone.now(),
-            lease_expires_at=None,
-            last_error="",
-        )
+        lease.finish(status=StripeCommandStatus.DONE, completed_at=timezone.now(), last_error="")
         report.done += 1
 
 
@@ -142,27 +173,33 @@ def backoff_seconds(attempts: int) -> float:
     return ceiling * random.uniform(0.5, 1.0)  # noqa: S311  (jitter, not cryptography)
 
 
-def _command_retry_later(*, command: StripeCommand, error: str) -> None:
+def _command_retry_later(
+    command: StripeCommand, lease: Lease, report: PushReport, *, error: str
+) -> None:
     attempts = command.attempts
     if attempts >= settings.STRIPE_OUTBOX_MAX_ATTEMPTS:
-        _command_fail(command=command, error=f"gave up after {attempts} attempts; last: {error}")
+        _command_fail(
+            command, lease, report, error=f"gave up after {attempts} attempts; last: {error}"
+        )
         return
-    StripeCommand.objects.filter(pk=command.pk).update(
+    lease.finish(
         status=StripeCommandStatus.PENDING,
         next_attempt_at=timezone.now() + timedelta(seconds=backoff_seconds(attempts)),
-        lease_expires_at=None,
         last_error=error[:2000],
     )
+    report.retried += 1
 
 
-def _command_fail(*, command: StripeCommand, error: str) -> None:
+def _command_fail(command: StripeCommand, lease: Lease, report: PushReport, *, error: str) -> None:
     logger.error("Stripe command %s #%s failed: %s", command.kind, command.pk, error)
-    StripeCommand.objects.filter(pk=command.pk).update(
-        status=StripeCommandStatus.FAILED, lease_expires_at=None, last_error=error[:2000]
-    )
+    lease.finish(status=StripeCommandStatus.FAILED, last_error=error[:2000])
+    report.failed += 1
+    report.errors.append(f"{command.kind} #{command.pk}: {error}")
 
 
 # --- executors: one per command kind ----------------------------------------------------------
+
+Executor = Callable[[StripeCommand, StripeGateway, Lease], None]
 
 
 def _customer_ensure_in_stripe(*, customer: BillingCustomer, gateway: StripeGateway) -> str:
@@ -174,13 +211,13 @@ def _customer_ensure_in_stripe(*, customer: BillingCustomer, gateway: StripeGate
         email=customer.email,
         name=customer.name,
         metadata={"local_customer_id": str(customer.pk)},
-        idempotency_key=f"customer:{customer.pk}:create",
+        idempotency_key=f"{installation_key_prefix()}:customer:{customer.pk}:create",
     )
     billing_customer_record_stripe_state(customer=customer, stripe_customer_id=stripe_id)
     return stripe_id
 
 
-def _customer_sync(command: StripeCommand, gateway: StripeGateway) -> None:
+def _customer_sync(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
     customer = command.customer
     if customer is None:
         raise DomainError("customer_sync without a customer")
@@ -194,8 +231,9 @@ def _customer_sync(command: StripeCommand, gateway: StripeGateway) -> None:
             default_payment_method_id=None,
             idempotency_key=f"{command.idempotency_key}:update",
         )
-    to_attach = customer.payment_method_to_attach
+    to_attach = str(command.payload.get("payment_method_id") or "")
     if to_attach:
+        lease.renew()
         method = gateway.payment_method_attach(
             payment_method_id=to_attach,
             customer_id=stripe_id,
@@ -209,11 +247,11 @@ def _customer_sync(command: StripeCommand, gateway: StripeGateway) -> None:
             idempotency_key=f"{command.idempotency_key}:default",
         )
         billing_customer_record_stripe_state(
-            customer=customer, attached_payment_method_id=method.id
+            customer=customer, attached_payment_method_id=method.id, attached_from=to_attach
         )
 
 
-def _invoice_push(command: StripeCommand, gateway: StripeGateway) -> None:
+def _invoice_push(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
     invoice = _command_invoice(command)
     key = command.idempotency_key
     customer_id = _customer_ensure_in_stripe(customer=invoice.customer, gateway=gateway)
@@ -242,6 +280,7 @@ def _invoice_push(command: StripeCommand, gateway: StripeGateway) -> None:
             idempotency_key=f"{key}:line:{line.pk}",
         )
         invoice_record_stripe_ids(invoice=invoice, line_items={line.pk: item_id})
+        lease.renew()
     if command.attempts > 1:
         # A retry: Stripe may be further along than we recorded (a crash after a call).
         invoice_sync_from_stripe(snapshot=gateway.invoice_retrieve(invoice_id=stripe_invoice_id))
@@ -270,10 +309,8 @@ def _invoice_push(command: StripeCommand, gateway: StripeGateway) -> None:
         invoice_sync_from_stripe(snapshot=sent)
 
 
-def _invoice_close(
-    action: Callable[..., object],
-) -> Callable[[StripeCommand, StripeGateway], None]:
-    def execute(command: StripeCommand, gateway: StripeGateway) -> None:
+def _invoice_close(action: Callable[..., object]) -> Executor:
+    def execute(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
         invoice = _command_invoice(command)
         if invoice.stripe_invoice_id is None:
             raise StripeTransientError("the invoice has not reached Stripe yet")
@@ -291,7 +328,7 @@ def _command_invoice(command: StripeCommand) -> Invoice:
     return command.invoice
 
 
-EXECUTORS: dict[StripeCommandKind, Callable[[StripeCommand, StripeGateway], None]] = {
+EXECUTORS: dict[StripeCommandKind, Executor] = {
     StripeCommandKind.CUSTOMER_SYNC: _customer_sync,
     StripeCommandKind.INVOICE_PUSH: _invoice_push,
     StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from billing.reconciliation import stripe_reconcile
 from billing.stripe_events import stripe_event_process, stripe_events_process_pending
 from billing.stripe_outbox import stripe_outbox_push
 
 logger = logging.getLogger(__name__)
+RECONCILE_WINDOW = timedelta(days=35)
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -48,5 +51,6 @@ def stripe_events_process_pending_task() -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def stripe_reconcile_task() -> None:
-    report = stripe_reconcile(repair=True)
+    # A rolling window: older invoices were compared by earlier runs.
+    report = stripe_reconcile(since=timezone.now() - RECONCILE_WINDOW, repair=True)
     logger.info("Stripe reconciliation: %s", report.summary())

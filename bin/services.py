@@ -82,7 +82,9 @@ def embedded(which: list[str]) -> int:
         lines.append(
             f"export CELERY_BROKER_URL={shlex.quote(f'redis+socket://{redis.socket_file}')}"
         )
-    URLS_FILE.write_text("\n".join(lines) + "\n")
+    partial = URLS_FILE.with_suffix(".tmp")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.replace(URLS_FILE)  # atomic: the shell never reads half a file
     print(f"embedded services ready ({', '.join(which)}); URLs in {URLS_FILE}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -10,7 +10,6 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 from kombu import Connection
 
 from config.api_errors import error_body
@@ -47,8 +46,12 @@ def run_checks() -> dict[str, dict[str, Any]]:
 
 
 @never_cache
-@require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    if request.method not in {"GET", "HEAD"}:
+        body = error_body(
+            code="method_not_allowed", message=f"Method {request.method} not allowed."
+        )
+        return JsonResponse(body, status=405, headers={"Allow": "GET, HEAD"})
     checks = run_checks()
     down = sorted(name for name, result in checks.items() if not result["ok"])
     if down:

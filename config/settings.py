@@ -125,6 +125,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…)")
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+    "DATABASE_CONNECT_TIMEOUT_SECONDS", 5
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -186,6 +189,9 @@ REST_FRAMEWORK = {
         "auth": env_str("THROTTLE_AUTH_RATE", "10/min"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Proxies in front of the app whose X-Forwarded-For entries are trusted; with 0 the client
+    # is REMOTE_ADDR, so a forged header cannot dodge the login rate limit.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -272,7 +278,10 @@ STRIPE_API_BASE = env_str(
     "STRIPE_API_BASE",
     "https://api.stripe.com" if APP_ENV == "production" else "http://127.0.0.1:12111",
 )
-STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_dev_emulator")
+_DEV_WEBHOOK_SECRET = "whsec_dev_emulator"  # noqa: S105  (development default, refused below)
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", _DEV_WEBHOOK_SECRET)
+if APP_ENV == "production" and STRIPE_WEBHOOK_SECRET == _DEV_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be set when APP_ENV=production")
 # Live keys (sk_live_…/rk_live_…) are refused unless this is explicitly turned on.
 STRIPE_ALLOW_LIVE_KEYS = env_bool("STRIPE_ALLOW_LIVE_KEYS", False)
 STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 20)

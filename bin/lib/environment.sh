@@ -45,10 +45,13 @@ if [ -n "$needs" ]; then
       -r requirements/embedded.txt 2> >(grep -v "is ignored: it is neither" >&2)
   fi
   mkdir -p var/embedded
+  rm -f var/embedded/urls.env  # never read a previous run's sockets
   # shellcheck disable=SC2086
   nohup python bin/services.py embedded $needs > var/embedded/services.log 2>&1 &
   EMBEDDED_PID=$!
   export EMBEDDED_PID
+  # Stopped with this shell unless the caller installs its own trap that does it (bin/run).
+  trap 'kill "$EMBEDDED_PID" 2>/dev/null && wait "$EMBEDDED_PID" 2>/dev/null; true' EXIT
   for _ in $(seq 1 120); do
     [ -f var/embedded/urls.env ] && break
     kill -0 "$EMBEDDED_PID" 2>/dev/null || die "embedded services failed: see var/embedded/services.log"
