@@ -139,7 +139,7 @@ class Payment(models.Model):
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     # Stripe reuses one PaymentIntent for every attempt on an invoice; each attempt is a charge.
-    stripe_payment_intent_id = models.CharField(
+    stripe_payment_intent_id = models.CharField(  # noqa: DJ001  (NULL: none known yet)
         max_length=255, null=True, blank=True, db_index=True
     )
     stripe_charge_id = models.CharField(max_length=255, blank=True)

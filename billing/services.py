@@ -328,7 +328,7 @@ def _payment_success_ensure(
             status=PaymentStatus.SUCCEEDED,
             amount_cents=amount_cents,
             currency=invoice.currency,
-            stripe_payment_intent_id=payment_intent_id,
+            stripe_payment_intent_id=payment_intent_id or None,
         )
     if payment_intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = payment_intent_id
@@ -358,7 +358,7 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
         status=PaymentStatus.FAILED,
         amount_cents=locked.total_cents,
         currency=locked.currency,
-        stripe_payment_intent_id=outcome.payment_intent_id,
+        stripe_payment_intent_id=outcome.payment_intent_id or None,
         stripe_charge_id=outcome.charge_id,
         failure_code=outcome.failure_code,
         decline_code=outcome.decline_code,
