@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from kombu import Connection
 
 from config.api_errors import error_body
@@ -45,6 +46,7 @@ def run_checks() -> dict[str, dict[str, Any]]:
     return results
 
 
+@csrf_exempt  # a probe never posts a form; any method but GET/HEAD gets a clear 405
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     if request.method not in {"GET", "HEAD"}:

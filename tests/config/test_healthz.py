@@ -37,3 +37,10 @@ def test_healthz_is_503_when_the_broker_is_down(settings):
     assert "broker" in error["message"]
     assert error["details"]["checks"]["broker"]["ok"] is False
     assert error["details"]["checks"]["database"]["ok"] is True
+
+
+def test_healthz_answers_other_methods_with_a_json_405():
+    response = Client().post("/healthz")
+
+    assert_error(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, HEAD"
