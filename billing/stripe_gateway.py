@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -541,13 +542,18 @@ def _gateway_for(
     )
 
 
+_gateway_lock = threading.Lock()
+
+
 def stripe_gateway() -> StripeGateway:
-    """The gateway for the current settings (one per distinct configuration, reused)."""
-    return _gateway_for(
-        settings.STRIPE_API_KEY,
-        settings.STRIPE_API_BASE,
-        float(settings.STRIPE_TIMEOUT_SECONDS),
-        settings.STRIPE_ALLOW_LIVE_KEYS,
-        settings.REDIS_URL,
-        settings.STRIPE_MAX_REQUESTS_PER_SECOND,
-    )
+    """The gateway for the current settings (one per distinct configuration, reused by every
+    thread of the process)."""
+    with _gateway_lock:
+        return _gateway_for(
+            settings.STRIPE_API_KEY,
+            settings.STRIPE_API_BASE,
+            float(settings.STRIPE_TIMEOUT_SECONDS),
+            settings.STRIPE_ALLOW_LIVE_KEYS,
+            settings.REDIS_URL,
+            settings.STRIPE_MAX_REQUESTS_PER_SECOND,
+        )
