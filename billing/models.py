@@ -103,10 +103,27 @@ class Invoice(models.Model):
         return f"invoice #{self.pk} ({self.status}, {self.total_cents} {self.currency})"
 
 
+class InvoiceLineKind(models.TextChoices):
+    MEMBERSHIP_FEE = "membership_fee"  # a membership's price for one of its periods
+    ADJUSTMENT = "adjustment"  # anything else (credits for unused time, corrections)
+
+
 class InvoiceLine(models.Model):
-    """One charge on an invoice for one service period; pushed to Stripe as one invoice item."""
+    """One charge on an invoice for one service period; pushed to Stripe as one invoice item.
+    A membership is billed at most once per period: the database refuses a second fee line
+    for the same membership and period start, whoever (or however many bill runs) tries."""
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    kind = models.CharField(
+        max_length=20, choices=InvoiceLineKind.choices, default=InvoiceLineKind.ADJUSTMENT
+    )
+    membership = models.ForeignKey(
+        "memberships.Membership",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="invoice_lines",
+    )
     description = models.CharField(max_length=500)
     amount_cents = models.BigIntegerField()
     period_start = models.DateField()
@@ -118,7 +135,16 @@ class InvoiceLine(models.Model):
             models.CheckConstraint(
                 name="invoice_line_period_ordered",
                 condition=Q(period_end__gte=models.F("period_start")),
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["membership", "period_start"],
+                condition=Q(kind="membership_fee"),
+                name="invoice_line_one_fee_per_membership_period",
+            ),
+            models.CheckConstraint(
+                name="invoice_line_fee_has_membership",
+                condition=~Q(kind="membership_fee") | Q(membership__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -171,6 +197,7 @@ class StripeCommandKind(models.TextChoices):
     INVOICE_PUSH = "invoice_push"  # draft → items → finalize → pay (members) or send (employers)
     INVOICE_VOID = "invoice_void"
     INVOICE_MARK_UNCOLLECTIBLE = "invoice_mark_uncollectible"
+    INVOICE_PAY = "invoice_pay"  # a further charge attempt (new card, dunning retry)
 
 
 class StripeCommandStatus(models.TextChoices):

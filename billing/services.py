@@ -22,6 +22,7 @@ from billing.models import (
     CollectionMethod,
     Invoice,
     InvoiceLine,
+    InvoiceLineKind,
     InvoiceStatus,
     Payment,
     PaymentStatus,
@@ -29,6 +30,7 @@ from billing.models import (
     StripeCommandKind,
 )
 from billing.selectors import installation_key_prefix
+from billing.signals import invoice_paid
 from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
 from config.errors import ConflictError, DomainError
 from employers.models import Employer
@@ -145,6 +147,8 @@ class InvoiceLineInput:
     amount_cents: int
     period_start: dt.date
     period_end: dt.date
+    kind: InvoiceLineKind = InvoiceLineKind.ADJUSTMENT
+    membership_id: int | None = None
 
 
 @transaction.atomic
@@ -184,6 +188,8 @@ def invoice_create(
             amount_cents=line.amount_cents,
             period_start=line.period_start,
             period_end=line.period_end,
+            kind=line.kind,
+            membership_id=line.membership_id,
         )
         for line in lines
     )
@@ -208,6 +214,30 @@ def _invoice_close_enqueue(
     command, _ = StripeCommand.objects.get_or_create(
         idempotency_key=f"{installation_key_prefix()}:invoice:{invoice.pk}:{kind}",
         defaults={"kind": kind, "invoice": invoice, "customer": invoice.customer},
+    )
+    _push_after_commit()
+    return command
+
+
+@transaction.atomic
+def invoice_pay_retry(*, invoice: Invoice) -> StripeCommand:
+    """Queue another charge of an open invoice with the customer's current default card (after
+    a new card, or as a dunning retry). Attempt n uses key `…:pay:n`, so each attempt charges at
+    most once however often it is retried."""
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status not in {InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}:
+        raise ConflictError(f"A {locked.status} invoice cannot be charged.")
+    if locked.collection_method != CollectionMethod.CHARGE_AUTOMATICALLY:
+        raise ConflictError("This invoice is paid by the customer on its own terms.")
+    attempt = locked.payments.count() + 1
+    command, _ = StripeCommand.objects.get_or_create(
+        idempotency_key=f"{installation_key_prefix()}:invoice:{invoice.pk}:pay:{attempt}",
+        defaults={
+            "kind": StripeCommandKind.INVOICE_PAY,
+            "invoice": locked,
+            "customer": locked.customer,
+            "payload": {"attempt": attempt},
+        },
     )
     _push_after_commit()
     return command
@@ -267,6 +297,7 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
     if invoice.stripe_invoice_id is None:
         invoice.stripe_invoice_id = snapshot.id
         changed.add("stripe_invoice_id")
+    became_paid = False
     if is_forward(current, reported):
         invoice.status = reported
         changed.add("status")
@@ -274,6 +305,7 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
         if reported == InvoiceStatus.PAID:
             invoice.paid_at = snapshot.paid_at or now
             changed.add("paid_at")
+            became_paid = True
         if reported in {InvoiceStatus.VOID, InvoiceStatus.UNCOLLECTIBLE}:
             invoice.closed_at = now
             changed.add("closed_at")
@@ -297,6 +329,8 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
             amount_cents=snapshot.amount_paid or invoice.total_cents,
             payment_intent_id=snapshot.payment_intent_ids[0] if snapshot.payment_intent_ids else "",
         )
+    if became_paid:
+        invoice_paid.send(sender=Invoice, invoice=invoice)
     return invoice
 
 

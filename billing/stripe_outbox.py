@@ -19,7 +19,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -96,13 +96,15 @@ class PushReport:
     errors: list[str] = field(default_factory=list)
 
 
-def stripe_outbox_claim(*, limit: int) -> list[Lease]:
-    """Lease up to `limit` due commands to this worker."""
+def stripe_outbox_claim(*, limit: int, only_ids: Sequence[int] | None = None) -> list[Lease]:
+    """Lease up to `limit` due commands (of `only_ids`, when given) to this worker."""
     now = timezone.now()
     token = uuid.uuid4()
     due = Q(status=StripeCommandStatus.PENDING, next_attempt_at__lte=now) | Q(
         status=StripeCommandStatus.IN_PROGRESS, lease_expires_at__lt=now
     )
+    if only_ids is not None:
+        due &= Q(id__in=only_ids)
     with transaction.atomic():
         ids = list(
             StripeCommand.objects.filter(due)
@@ -136,6 +138,22 @@ def stripe_outbox_push(
         report.claimed += len(leases)
         for lease in leases:
             _run_command(lease=lease, gateway=gateway, report=report)
+    return report
+
+
+def stripe_outbox_push_now(
+    *, command_ids: Sequence[int], gateway: StripeGateway | None = None
+) -> PushReport:
+    """Push these commands now, in order, from the caller's thread (e.g. a sign-up that
+    answers with the charge's outcome). Commands another worker holds are left to it; what
+    fails transiently stays queued for the regular pusher."""
+    if transaction.get_connection().in_atomic_block:
+        raise RuntimeError("The Stripe outbox must not be pushed inside a database transaction.")
+    gateway = gateway or stripe_gateway()
+    report = PushReport()
+    for lease in stripe_outbox_claim(limit=len(command_ids), only_ids=command_ids):
+        report.claimed += 1
+        _run_command(lease=lease, gateway=gateway, report=report)
     return report
 
 
@@ -296,17 +314,44 @@ def _invoice_push(command: StripeCommand, gateway: StripeGateway, lease: Lease) 
     if invoice.collection_method == CollectionMethod.CHARGE_AUTOMATICALLY:
         if invoice.payments.exists():
             return  # the first charge was already attempted and recorded (e.g. declined)
-        if StripeCommand.objects.filter(
-            customer=invoice.customer,
-            kind=StripeCommandKind.CUSTOMER_SYNC,
-            status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS],
-        ).exists():
-            raise CommandNotReadyError("the customer's payment method is not in Stripe yet")
+        _wait_for_customer_sync(invoice.customer)
         outcome = gateway.invoice_pay(invoice_id=stripe_invoice_id, idempotency_key=f"{key}:pay:1")
         payment_record_outcome(invoice=invoice, outcome=outcome)
     else:
         sent = gateway.invoice_send(invoice_id=stripe_invoice_id, idempotency_key=f"{key}:send")
         invoice_sync_from_stripe(snapshot=sent)
+
+
+def _invoice_pay(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
+    """A further charge attempt (attempt n of the invoice, key `…:pay:n`)."""
+    invoice = _command_invoice(command)
+    if invoice.stripe_invoice_id is None:
+        raise CommandNotReadyError("the invoice has not reached Stripe yet")
+    _wait_for_customer_sync(invoice.customer)
+    if command.attempts > 1:
+        invoice_sync_from_stripe(
+            snapshot=gateway.invoice_retrieve(invoice_id=invoice.stripe_invoice_id)
+        )
+        invoice.refresh_from_db()
+    attempt = int(command.payload.get("attempt", 1))
+    if invoice.status not in {InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}:
+        return  # paid meanwhile (or voided): nothing to charge
+    if invoice.payments.count() >= attempt:
+        return  # this attempt was already made and recorded
+    outcome = gateway.invoice_pay(
+        invoice_id=invoice.stripe_invoice_id, idempotency_key=command.idempotency_key
+    )
+    payment_record_outcome(invoice=invoice, outcome=outcome)
+
+
+def _wait_for_customer_sync(customer: BillingCustomer) -> None:
+    """Charging before the customer's new card reached Stripe would charge the old one."""
+    if StripeCommand.objects.filter(
+        customer=customer,
+        kind=StripeCommandKind.CUSTOMER_SYNC,
+        status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS],
+    ).exists():
+        raise CommandNotReadyError("the customer's payment method is not in Stripe yet")
 
 
 def _invoice_close(action: Callable[..., object]) -> Executor:
@@ -331,6 +376,7 @@ def _command_invoice(command: StripeCommand) -> Invoice:
 EXECUTORS: dict[StripeCommandKind, Executor] = {
     StripeCommandKind.CUSTOMER_SYNC: _customer_sync,
     StripeCommandKind.INVOICE_PUSH: _invoice_push,
+    StripeCommandKind.INVOICE_PAY: _invoice_pay,
     StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),
     StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE: _invoice_close(
         StripeGateway.invoice_mark_uncollectible

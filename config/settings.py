@@ -197,6 +197,7 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Membership billing API",
+        "signup": env_str("THROTTLE_SIGNUP_RATE", "30/hour"),
     "DESCRIPTION": (
         "Memberships, employer rosters, invoices and partner revenue share. "
         'Errors always have the shape {"error": {"code", "message", "details"}}.'

@@ -7,6 +7,7 @@ from config.health import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("memberships.urls")),
     path("employers/", include("employers.urls")),
     path("partners/", include("partners.urls")),
 ]

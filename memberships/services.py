@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth import authenticate
 from django.db import transaction
 
-from accounts.models import User
+from accounts.models import Role, User, normalize_email
+from accounts.services import role_grant, user_create
+from billing.models import BillingCustomer, Invoice, InvoiceLineKind, InvoiceStatus, StripeCommand
+from billing.services import (
+    InvoiceLineInput,
+    billing_customer_create,
+    billing_customer_payment_method_set,
+    invoice_create,
+    invoice_pay_retry,
+)
 from config import clock
-from config.errors import ConflictError
+from config.errors import ConflictError, DomainError, NotFoundError
 from memberships.lifecycle import ALLOWED_TRANSITIONS, can_transition
-from memberships.models import Membership, MembershipEvent, MembershipStatus
+from memberships.models import (
+    Market,
+    Member,
+    MemberMarket,
+    Membership,
+    MembershipEvent,
+    MembershipStatus,
+    PrimeVerification,
+)
+from memberships.periods import period_end
+from memberships.prime import PrimeCheck, prime_verifier, token_fingerprint
+from memberships.selectors import price_active_get
 
 
 class InvalidTransitionError(ConflictError):
@@ -55,3 +78,185 @@ def membership_transition(
     membership.status = locked.status
     membership.ended_at = locked.ended_at
     return locked
+
+
+# --- sign-up -----------------------------------------------------------------------------------
+
+
+class PrimeNotVerifiedError(DomainError):
+    code = "prime_not_verified"
+    http_status = 400
+
+
+def _invalid_field(field: str, message: str) -> DomainError:
+    """A field error in the same shape as the serializers' (`invalid`, details per field)."""
+    error = DomainError(message, details={field: [{"message": message, "code": "not_found"}]})
+    error.code = "invalid"
+    return error
+
+
+@dataclass(frozen=True)
+class SignupInput:
+    email: str
+    password: str
+    full_name: str
+    date_of_birth: dt.date
+    market_slug: str
+    price_code: str
+    payment_method_id: str
+    prime_token: str = ""
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    user: User
+    membership: Membership
+    invoice: Invoice
+    command_ids: list[int]  # what must reach Stripe for the first charge, in order
+    resumed: bool  # True when this completed an earlier sign-up whose card was declined
+
+
+def member_signup(*, data: SignupInput) -> SignupResult:
+    """Sign a new member up: user, member role, home market, Prime check, Stripe customer with
+    the card, a pending membership for the period starting today and its first invoice, all
+    committed together with the outbox rows that charge it (the caller pushes them).
+
+    Signing up again with the same email and password while the first sign-up is still
+    pending (its card was declined) resumes it with the new card instead of failing."""
+    email = normalize_email(data.email)
+    existing = User.objects.filter(email=email).first()
+    if existing is not None:
+        return _signup_resume(user=existing, data=data)
+    today = clock.today()
+    try:
+        price = price_active_get(code=data.price_code, on=today)
+    except NotFoundError as exc:
+        raise _invalid_field("price_code", exc.message) from exc
+    market = Market.objects.filter(slug=data.market_slug).first()
+    if market is None:
+        raise _invalid_field("market", f"No market {data.market_slug!r}.")
+    prime = _prime_check_for(
+        price_requires_prime=price.requires_prime, token=data.prime_token, on=today
+    )
+    with transaction.atomic():
+        user = user_create(email=email, password=data.password, full_name=data.full_name)
+        role_grant(user=user, role=Role.MEMBER)
+        member = Member.objects.create(user=user, date_of_birth=data.date_of_birth)
+        MemberMarket.objects.create(
+            member=member, market=market, effective_from=today, changed_by=user
+        )
+        if prime is not None:
+            PrimeVerification.objects.create(
+                member=member,
+                provider=prime.provider,
+                status=prime.status,
+                verified_until=prime.verified_until,
+                token_fingerprint=token_fingerprint(data.prime_token),
+            )
+        customer = billing_customer_create(
+            email=email, name=data.full_name, user=user, payment_method_id=data.payment_method_id
+        )
+        membership = Membership.objects.create(
+            member=member,
+            price=price,
+            current_period_start=today,
+            current_period_end=period_end(today, price.interval),
+        )
+        MembershipEvent.objects.create(
+            membership=membership,
+            kind="signed_up",
+            to_status=MembershipStatus.PENDING,
+            actor=user,
+            data={"price": price.code, "market": market.slug},
+        )
+        invoice = invoice_create(
+            customer=customer,
+            lines=[
+                InvoiceLineInput(
+                    description=price.name,
+                    amount_cents=price.amount_cents,
+                    period_start=membership.current_period_start,
+                    period_end=membership.current_period_end,
+                    kind=InvoiceLineKind.MEMBERSHIP_FEE,
+                    membership_id=membership.pk,
+                )
+            ],
+            currency=price.currency,
+        )
+        command_ids = list(
+            StripeCommand.objects.filter(customer=customer)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+    return SignupResult(user, membership, invoice, command_ids, resumed=False)
+
+
+def _prime_check_for(*, price_requires_prime: bool, token: str, on: dt.date) -> PrimeCheck | None:
+    if not price_requires_prime:
+        return None
+    if not token:
+        raise PrimeNotVerifiedError(
+            "This price is for Prime members: send a Prime verification token.",
+            details={"field": "prime_token"},
+        )
+    check = prime_verifier().verify(token=token, on=on)
+    if not check.is_verified:
+        raise PrimeNotVerifiedError(
+            f"Prime membership could not be verified ({check.status}).",
+            details={"field": "prime_token", "prime_status": check.status},
+        )
+    return check
+
+
+def _signup_resume(*, user: User, data: SignupInput) -> SignupResult:
+    """The same person retrying a sign-up whose first charge was declined: new card, charge
+    the same first invoice again. Anyone else with this email gets a 409."""
+    conflict = ConflictError("A user with this email already exists.", details={"field": "email"})
+    if authenticate(email=user.email, password=data.password) is None:
+        raise conflict
+    membership = (
+        Membership.objects.filter(member__user=user, status=MembershipStatus.PENDING)
+        .select_related("price")
+        .first()
+    )
+    if membership is None:
+        raise conflict
+    invoice = Invoice.objects.filter(
+        lines__membership=membership, lines__kind=InvoiceLineKind.MEMBERSHIP_FEE
+    ).get(lines__period_start=membership.current_period_start)
+    if invoice.status == InvoiceStatus.PAID:
+        return SignupResult(user, membership, invoice, [], resumed=True)
+    with transaction.atomic():
+        customer = BillingCustomer.objects.get(user=user)
+        billing_customer_payment_method_set(
+            customer=customer, payment_method_id=data.payment_method_id
+        )
+        invoice_pay_retry(invoice=invoice)
+        command_ids = list(
+            StripeCommand.objects.filter(customer=customer, status__in=["pending", "in_progress"])
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+    return SignupResult(user, membership, invoice, command_ids, resumed=True)
+
+
+# --- billing hooks -----------------------------------------------------------------------------
+
+
+def membership_invoice_paid(*, invoice: Invoice) -> None:
+    """An invoice with membership fees was paid: a pending membership (first payment) or a
+    past-due one (a successful retry) becomes active. Runs in the transaction that records the
+    payment."""
+    memberships = Membership.objects.filter(
+        invoice_lines__invoice=invoice,
+        invoice_lines__kind=InvoiceLineKind.MEMBERSHIP_FEE,
+        status__in=[MembershipStatus.PENDING, MembershipStatus.PAST_DUE],
+    ).distinct()
+    for membership in memberships:
+        membership_transition(
+            membership=membership,
+            to_status=MembershipStatus.ACTIVE,
+            kind="activated" if membership.status == MembershipStatus.PENDING else "recovered",
+            reason=f"invoice {invoice.number or invoice.pk} paid",
+            data={"invoice_id": invoice.pk},
+        )

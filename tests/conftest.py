@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -10,7 +11,27 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.services import access_token_issue
+from tests.emulator_process import EmulatorProcess
 from tests.factories import TEST_PASSWORD
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that really commits (transaction=True, transactional_db, live_server) gets a
+    serialized rollback: the data the migrations seed (catalog, markets, partners) is restored
+    after it, and Django's flush does not recreate content types behind the next test's back."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        names = set(getattr(item, "fixturenames", ()))
+        uses_commits = bool({"transactional_db", "live_server"} & names)
+        if marker is not None:
+            if (marker.kwargs.get("transaction") or uses_commits) and not marker.kwargs.get(
+                "serialized_rollback"
+            ):
+                kwargs = {**marker.kwargs, "transaction": True, "serialized_rollback": True}
+                item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+        elif uses_commits and "django_db_serialized_rollback" not in names:
+            item.fixturenames.append("django_db_serialized_rollback")  # type: ignore[attr-defined]
+
 
 # The suite keeps its Redis keys (rate-limit counters, the Stripe throttle) in their own Redis
 # database so that a running development system is not disturbed and every test starts clean.
@@ -78,3 +99,40 @@ def client_for() -> Callable[[User], APIClient]:
         return client
 
     return make
+
+
+# --- the Stripe emulator ------------------------------------------------------------------------
+# Tests that talk to Stripe talk to the project's Stripe emulator, through the real SDK over
+# HTTP: one emulator process for the session, wiped before each test that uses it.
+
+QUIET = {
+    "latency_ms": 0,
+    "error_rate": 0.0,
+    "rate_limit_error_rate": 0.0,
+    "rate_limit_per_second": 0,
+    "webhook_url": None,
+    "webhook_duplicates": 1,
+    "webhook_shuffle": False,
+}
+
+
+@pytest.fixture(scope="session")
+def stripe_emulator_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    data_dir: Path = tmp_path_factory.mktemp("stripe-emulator")
+    process = EmulatorProcess(data_dir=data_dir).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def stripe_emulator(stripe_emulator_process: EmulatorProcess, settings: Any) -> EmulatorProcess:
+    """A clean, fault-free emulator; the project's settings point at it."""
+    stripe_emulator_process.reset()
+    stripe_emulator_process.configure(**QUIET)
+    stripe_emulator_process.reset_stats()
+    settings.STRIPE_API_BASE = stripe_emulator_process.api_base
+    settings.STRIPE_API_KEY = "sk_test_emulator"
+    settings.STRIPE_MAX_REQUESTS_PER_SECOND = 0  # no throttle unless a test sets one
+    settings.STRIPE_OUTBOX_BACKOFF_BASE_SECONDS = 0.01
+    settings.STRIPE_OUTBOX_BACKOFF_MAX_SECONDS = 0.2
+    return stripe_emulator_process

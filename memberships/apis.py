@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from accounts.permissions import AllowedRoles, Audience
+from accounts.services import access_token_issue
+from billing.models import (
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    StripeCommand,
+    StripeCommandStatus,
+)
+from billing.stripe_outbox import stripe_outbox_push_now
+from config import clock
+from config.api_errors import error_body
+from memberships.models import Membership
+from memberships.services import SignupInput, member_signup
+
+
+class SignupInputSerializer(serializers.Serializer[Any]):
+    email = serializers.EmailField()
+    password = serializers.CharField(min_length=10, max_length=256, trim_whitespace=False)
+    full_name = serializers.CharField(max_length=200)
+    date_of_birth = serializers.DateField()
+    market = serializers.SlugField(help_text="Home market, e.g. northeast-ohio.")
+    price_code = serializers.CharField(max_length=64, help_text="e.g. prime_monthly")
+    prime_token = serializers.CharField(
+        max_length=256, required=False, allow_blank=True, help_text="Needed for Prime prices."
+    )
+    payment_method_id = serializers.RegexField(
+        r"^pm_[A-Za-z0-9_]+$", max_length=255, help_text="A Stripe PaymentMethod id (pm_…)."
+    )
+
+    def validate_date_of_birth(self, value: Any) -> Any:
+        if value > clock.today():
+            raise serializers.ValidationError("The date of birth is in the future.")
+        return value
+
+
+class MembershipOutputSerializer(serializers.ModelSerializer[Membership]):
+    price_code = serializers.CharField(source="price.code")
+    amount_cents = serializers.IntegerField(source="price.amount_cents")
+    currency = serializers.CharField(source="price.currency")
+    interval = serializers.CharField(source="price.interval")
+
+    class Meta:
+        model = Membership
+        fields = (
+            "id",
+            "status",
+            "price_code",
+            "amount_cents",
+            "currency",
+            "interval",
+            "current_period_start",
+            "current_period_end",
+        )
+
+
+class SignupOutputSerializer(serializers.Serializer[Any]):
+    member = serializers.DictField()
+    membership = MembershipOutputSerializer()
+    token = serializers.CharField()
+    token_type = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class SignupApi(APIView):
+    """Become a member: creates the account, the membership and its first invoice, and charges
+    the card. 201 when the membership is active; 402 (code `card_declined`, with Stripe's
+    decline code) when the card was declined: nothing is active, and signing up again with the
+    same email, password and another card completes the same sign-up; 202 when Stripe could not
+    be reached yet (the charge is queued and the membership stays pending until it goes through)."""
+
+    allowed_roles: ClassVar[AllowedRoles] = Audience.PUBLIC
+    authentication_classes = ()
+    throttle_classes = (ScopedRateThrottle,)
+    throttle_scope = "signup"
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("402", "409")}
+
+    @extend_schema(
+        request=SignupInputSerializer,
+        responses={
+            201: SignupOutputSerializer,
+            202: SignupOutputSerializer,
+        },
+        auth=[],
+        tags=["signup"],
+    )
+    def post(self, request: Request) -> Response:
+        payload = SignupInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        result = member_signup(
+            data=SignupInput(
+                email=data["email"],
+                password=data["password"],
+                full_name=data["full_name"],
+                date_of_birth=data["date_of_birth"],
+                market_slug=data["market"],
+                price_code=data["price_code"],
+                payment_method_id=data["payment_method_id"],
+                prime_token=data.get("prime_token", ""),
+            )
+        )
+        stripe_outbox_push_now(command_ids=result.command_ids)  # outside any transaction
+        result.invoice.refresh_from_db()
+        membership = Membership.objects.select_related("price").get(pk=result.membership.pk)
+        if result.invoice.status != InvoiceStatus.PAID:
+            declined = (
+                Payment.objects.filter(invoice=result.invoice, status=PaymentStatus.FAILED)
+                .order_by("-id")
+                .first()
+            )
+            if declined is not None and not _pending_retry(result.command_ids):
+                body = error_body(
+                    code="card_declined",
+                    message=declined.failure_message or "The card was declined.",
+                    details={
+                        "decline_code": declined.decline_code,
+                        "membership_id": membership.pk,
+                        "membership_status": membership.status,
+                    },
+                )
+                return Response(body, status=status.HTTP_402_PAYMENT_REQUIRED)
+        issued = access_token_issue(email=result.user.email, password=data["password"])
+        body = SignupOutputSerializer(
+            {
+                "member": {
+                    "id": result.user.pk,
+                    "email": result.user.email,
+                    "full_name": result.user.full_name,
+                },
+                "membership": membership,
+                "token": issued.token,
+                "token_type": "Bearer",
+                "expires_at": issued.expires_at,
+            }
+        ).data
+        paid = result.invoice.status == InvoiceStatus.PAID
+        return Response(body, status=status.HTTP_201_CREATED if paid else status.HTTP_202_ACCEPTED)
+
+
+def _pending_retry(command_ids: list[int]) -> bool:
+    """Is a charge of this sign-up still queued (Stripe unreachable), rather than declined?"""
+    return StripeCommand.objects.filter(
+        id__in=command_ids,
+        status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS],
+    ).exists()

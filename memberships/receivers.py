@@ -1,0 +1,16 @@
+"""Connections from billing's signals to membership services (no logic here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from billing.models import Invoice
+from billing.signals import invoice_paid
+from memberships.services import membership_invoice_paid
+
+
+@receiver(invoice_paid, dispatch_uid="memberships.invoice_paid")
+def on_invoice_paid(sender: type[Invoice], *, invoice: Invoice, **kwargs: Any) -> None:
+    membership_invoice_paid(invoice=invoice)
