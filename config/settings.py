@@ -155,6 +155,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "stripe-reconcile": {"task": "billing.tasks.stripe_reconcile_task", "schedule": 6 * 3600.0},
 }
+    # The daily bill run (safe to run more often: only due memberships are touched).
+    "memberships-renew-due": {
+        "task": "memberships.tasks.memberships_renew_due_task",
+        "schedule": 3600.0,
+    },
+    "idempotency-purge": {
+        "task": "idempotency.tasks.idempotency_records_purge_task",
+        "schedule": 3600.0,
+    },
 # Seconds a health check waits for the database or the broker before calling it down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 

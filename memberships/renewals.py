@@ -1,0 +1,158 @@
+"""The bill run: renews every membership whose period has ended by a date.
+
+Rules:
+- A membership is **due** on day D when its current period ended before D
+  (`current_period_end < D`): its next period has begun. `billing_run --as-of D` renews all of
+  them, each for exactly one period (a membership several periods behind catches up one period
+  per run).
+- Renewing means, in one transaction per chunk: the next period's invoice (a membership fee
+  line; the database allows one per membership and period start), the period moved on, a
+  `renewed` event, and the outbox row that sends the invoice to Stripe after the commit.
+- A membership set to cancel at period end is canceled instead; a scheduled plan change
+  (`next_price`) takes effect.
+- A Prime price is renewed only while Prime is verified for the new period's first day (the
+  latest check's `verified_until`); otherwise the member renews at the standard annual price and
+  a `prime_lapsed` event records the notice.
+- Work is claimed in chunks with `SELECT … FOR UPDATE SKIP LOCKED`, so any number of runs (on
+  any number of workers) split the due memberships between them; a renewed membership is no
+  longer due, so running again, concurrently, or after a crash never bills a period twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from billing.models import BillingCustomer, InvoiceLineKind
+from billing.services import InvoiceLineInput, invoice_create
+from memberships.models import Membership, MembershipEvent, MembershipStatus, Price, PrimeStatus
+from memberships.periods import period_end
+from memberships.selectors import price_active_get
+from memberships.services import membership_transition
+
+STANDARD_PRICE_CODE = "standard_annual"
+
+
+@dataclass
+class RenewalReport:
+    renewed: int = 0
+    canceled: int = 0
+    prime_lapsed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.renewed + self.canceled
+
+
+def memberships_renew_due(
+    *,
+    as_of: dt.date,
+    chunk_size: int = 500,
+    progress: Callable[[RenewalReport], None] | None = None,
+) -> RenewalReport:
+    """Renew every membership due on `as_of` (see the module docstring)."""
+    report = RenewalReport()
+    while True:
+        handled = _renew_chunk(as_of=as_of, chunk_size=chunk_size, report=report)
+        if progress is not None and handled:
+            progress(report)
+        if handled < chunk_size:
+            return report
+
+
+@transaction.atomic
+def _renew_chunk(*, as_of: dt.date, chunk_size: int, report: RenewalReport) -> int:
+    due = list(
+        Membership.objects.filter(status=MembershipStatus.ACTIVE, current_period_end__lt=as_of)
+        .select_related("price", "next_price", "member")
+        .order_by("current_period_end", "id")
+        .select_for_update(skip_locked=True, of=("self",))[:chunk_size]
+    )
+    for membership in due:
+        _renew_one(membership=membership, as_of=as_of, report=report)
+    return len(due)
+
+
+def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport) -> None:
+    if membership.cancel_at_period_end:
+        membership_transition(
+            membership=membership,
+            to_status=MembershipStatus.CANCELED,
+            kind="canceled_at_period_end",
+            reason="canceled by the member; the paid period has ended",
+        )
+        report.canceled += 1
+        return
+    start = membership.current_period_end + dt.timedelta(days=1)
+    price = _renewal_price(membership=membership, start=start, report=report)
+    end = period_end(start, price.interval)
+    customer = BillingCustomer.objects.get(user_id=membership.member.user_id)
+    invoice = invoice_create(
+        customer=customer,
+        lines=[
+            InvoiceLineInput(
+                description=price.name,
+                amount_cents=price.amount_cents,
+                period_start=start,
+                period_end=end,
+                kind=InvoiceLineKind.MEMBERSHIP_FEE,
+                membership_id=membership.pk,
+            )
+        ],
+        currency=price.currency,
+        description=f"Renewal {start.isoformat()} to {end.isoformat()}",
+    )
+    previous_price = membership.price
+    membership.price = price
+    membership.next_price = None
+    membership.current_period_start = start
+    membership.current_period_end = end
+    membership.save(
+        update_fields=["price", "next_price", "current_period_start", "current_period_end"]
+    )
+    MembershipEvent.objects.create(
+        membership=membership,
+        kind="renewed",
+        from_status=membership.status,
+        to_status=membership.status,
+        reason=f"bill run as of {as_of.isoformat()}",
+        data={
+            "invoice_id": invoice.pk,
+            "price": price.code,
+            "previous_price": previous_price.code,
+            "period": [start.isoformat(), end.isoformat()],
+        },
+    )
+    report.renewed += 1
+
+
+def _renewal_price(*, membership: Membership, start: dt.date, report: RenewalReport) -> Price:
+    """The price for the period starting `start`: the scheduled one or the same plan's current
+    price; a Prime plan falls back to the standard price when Prime is not verified that day."""
+    code = (membership.next_price or membership.price).code
+    price = price_active_get(code=code, on=start)
+    if not price.requires_prime:
+        return price
+    latest = membership.member.prime_checks.order_by("-checked_at", "-id").first()
+    still_prime = (
+        latest is not None
+        and latest.status == PrimeStatus.VERIFIED
+        and latest.verified_until is not None
+        and latest.verified_until >= start
+    )
+    if still_prime:
+        return price
+    standard = price_active_get(code=STANDARD_PRICE_CODE, on=start)
+    MembershipEvent.objects.create(
+        membership=membership,
+        kind="prime_lapsed",
+        from_status=membership.status,
+        to_status=membership.status,
+        reason="Prime is not verified for the new period; renewed at the standard price",
+        data={"was": price.code, "now": standard.code, "amount_cents": standard.amount_cents},
+    )
+    report.prime_lapsed += 1
+    return standard
