@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "accounts",
+    "idempotency",
     "employers",
     "partners",
     "memberships",
@@ -154,7 +155,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
     },
     "stripe-reconcile": {"task": "billing.tasks.stripe_reconcile_task", "schedule": 6 * 3600.0},
-}
     # The daily bill run (safe to run more often: only due memberships are touched).
     "memberships-renew-due": {
         "task": "memberships.tasks.memberships_renew_due_task",
@@ -164,6 +164,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "idempotency.tasks.idempotency_records_purge_task",
         "schedule": 3600.0,
     },
+}
 # Seconds a health check waits for the database or the broker before calling it down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 
@@ -177,6 +178,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Lifetime of a bearer token issued by POST /api/v1/auth/token/.
 AUTH_TOKEN_TTL = timedelta(hours=env_int("AUTH_TOKEN_TTL_HOURS", 24 * 7))
+# How long the answer to a request with an Idempotency-Key is replayed (idempotency/); after
+# that the key counts as new.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
+if IDEMPOTENCY_KEY_TTL.total_seconds() <= 0:
+    raise ImproperlyConfigured("IDEMPOTENCY_KEY_TTL_HOURS must be at least 1")
 
 # --- REST framework and OpenAPI ----------------------------------------------------------------
 
@@ -196,6 +202,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api_errors.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": env_str("THROTTLE_AUTH_RATE", "10/min"),
+        "signup": env_str("THROTTLE_SIGNUP_RATE", "30/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Proxies in front of the app whose X-Forwarded-For entries are trusted; with 0 the client
@@ -206,7 +213,6 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Membership billing API",
-        "signup": env_str("THROTTLE_SIGNUP_RATE", "30/hour"),
     "DESCRIPTION": (
         "Memberships, employer rosters, invoices and partner revenue share. "
         'Errors always have the shape {"error": {"code", "message", "details"}}.'
@@ -217,7 +223,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "accounts.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "accounts.models.Role",
+        "MembershipStatusEnum": "memberships.models.MembershipStatus",
+        "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+    },
     "APPEND_COMPONENTS": {
         "schemas": {
             "ErrorBody": {

@@ -1,28 +1,41 @@
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
-from drf_spectacular.utils import extend_schema
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from accounts.models import Role, User
 from accounts.permissions import AllowedRoles, Audience
 from accounts.services import access_token_issue
 from billing.models import (
+    BillingCustomer,
+    Invoice,
     InvoiceStatus,
     Payment,
     PaymentStatus,
     StripeCommand,
     StripeCommandStatus,
 )
+from billing.services import billing_customer_payment_method_set
 from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
+from config.errors import NotFoundError
 from memberships.models import Membership
-from memberships.services import SignupInput, member_signup
+from memberships.selectors import invoices_for_user, membership_current_for_user
+from memberships.services import (
+    SignupInput,
+    member_signup,
+    membership_cancel_at_period_end,
+    membership_cancellation_undo,
+)
 
 
 class SignupInputSerializer(serializers.Serializer[Any]):
@@ -53,7 +66,7 @@ class MembershipOutputSerializer(serializers.ModelSerializer[Membership]):
 
     class Meta:
         model = Membership
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "status",
             "price_code",
@@ -155,3 +168,119 @@ def _pending_retry(command_ids: list[int]) -> bool:
         id__in=command_ids,
         status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS],
     ).exists()
+
+
+# --- self-service: /api/v1/me/… (the caller's own data only, found through the caller) --------
+
+
+class MyMembershipOutputSerializer(MembershipOutputSerializer):
+    class Meta(MembershipOutputSerializer.Meta):
+        fields = (*MembershipOutputSerializer.Meta.fields, "cancel_at_period_end")
+
+
+MEMBERS: AllowedRoles = frozenset({Role.MEMBER})
+
+
+def _caller(request: Request) -> User:
+    return cast(User, request.user)  # RolePermission let only authenticated members in
+
+
+def _caller_id(request: Request) -> int:
+    return int(_caller(request).pk)
+
+
+class MyMembershipApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("404",)}
+
+    @extend_schema(responses={200: MyMembershipOutputSerializer}, tags=["me"])
+    def get(self, request: Request) -> Response:
+        """The caller's membership (the live one, else the latest)."""
+        membership = membership_current_for_user(user_id=_caller_id(request))
+        return Response(MyMembershipOutputSerializer(membership).data)
+
+
+class MyMembershipCancelApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404", "409")}
+
+    @extend_schema(request=None, responses={200: MyMembershipOutputSerializer}, tags=["me"])
+    def post(self, request: Request) -> Response:
+        """Cancel at the end of the paid period (nothing more is charged)."""
+        membership = membership_cancel_at_period_end(
+            membership=membership_current_for_user(user_id=_caller_id(request)),
+            actor=_caller(request),
+        )
+        return Response(MyMembershipOutputSerializer(membership).data)
+
+
+class MyMembershipResumeApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404", "409")}
+
+    @extend_schema(request=None, responses={200: MyMembershipOutputSerializer}, tags=["me"])
+    def post(self, request: Request) -> Response:
+        """Undo a pending cancellation at period end."""
+        membership = membership_cancellation_undo(
+            membership=membership_current_for_user(user_id=_caller_id(request)),
+            actor=_caller(request),
+        )
+        return Response(MyMembershipOutputSerializer(membership).data)
+
+
+class MyInvoiceOutputSerializer(serializers.ModelSerializer[Invoice]):
+    class Meta:
+        model = Invoice
+        fields = (
+            "id",
+            "number",
+            "status",
+            "total_cents",
+            "amount_paid_cents",
+            "currency",
+            "created_at",
+            "hosted_invoice_url",
+        )
+
+
+class MyInvoicesApi(ListAPIView):  # type: ignore[type-arg]
+    """The caller's invoices, newest first, with Stripe's hosted page where there is one."""
+
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    serializer_class = MyInvoiceOutputSerializer
+
+    def get_queryset(self) -> QuerySet[Invoice]:
+        return invoices_for_user(user_id=_caller_id(self.request))
+
+    @extend_schema(tags=["me"])
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class PaymentMethodInputSerializer(serializers.Serializer[Any]):
+    payment_method_id = serializers.RegexField(r"^pm_[A-Za-z0-9_]+$", max_length=255)
+
+
+class MyPaymentMethodApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404",)}
+
+    @extend_schema(
+        request=PaymentMethodInputSerializer,
+        responses={
+            202: inline_serializer("PaymentMethodQueued", {"queued": serializers.BooleanField()})
+        },
+        tags=["me"],
+    )
+    def post(self, request: Request) -> Response:
+        """Replace the card: a Stripe PaymentMethod id, attached and made the default by the
+        Stripe rail shortly after (202)."""
+        payload = PaymentMethodInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        customer = BillingCustomer.objects.filter(user_id=_caller_id(request)).first()
+        if customer is None:
+            raise NotFoundError("You have no billing account yet.")
+        billing_customer_payment_method_set(
+            customer=customer, payment_method_id=payload.validated_data["payment_method_id"]
+        )
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)

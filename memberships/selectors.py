@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.db.models import QuerySet
+
+from billing.models import Invoice
 from config.errors import NotFoundError
-from memberships.models import Market, Member, MemberMarket, Price
+from memberships.models import LIVE_STATUSES, Market, Member, MemberMarket, Membership, Price
 
 
 def price_active_get(*, code: str, on: dt.date) -> Price:
@@ -27,3 +30,19 @@ def member_market_on(*, member: Member, on: dt.date) -> Market | None:
         .first()
     )
     return row.market if row else None
+
+
+def membership_current_for_user(*, user_id: int) -> Membership:
+    """The caller's live membership (pending, active or past due), else their latest one."""
+    memberships = Membership.objects.filter(member__user_id=user_id).select_related("price")
+    current = memberships.filter(status__in=LIVE_STATUSES).first()
+    if current is None:
+        current = memberships.order_by("-created_at", "-id").first()
+    if current is None:
+        raise NotFoundError("You have no membership.")
+    return current
+
+
+def invoices_for_user(*, user_id: int) -> QuerySet[Invoice]:
+    """The caller's own invoices, newest first."""
+    return Invoice.objects.filter(customer__user_id=user_id).order_by("-created_at", "-id")

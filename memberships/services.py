@@ -260,3 +260,46 @@ def membership_invoice_paid(*, invoice: Invoice) -> None:
             reason=f"invoice {invoice.number or invoice.pk} paid",
             data={"invoice_id": invoice.pk},
         )
+
+
+# --- self-service ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def membership_cancel_at_period_end(*, membership: Membership, actor: User) -> Membership:
+    """Cancel when the paid period ends (the default cancellation): the bill run ends the
+    membership instead of renewing it."""
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
+        raise ConflictError(f"A {locked.status} membership cannot be canceled.")
+    if not locked.cancel_at_period_end:
+        locked.cancel_at_period_end = True
+        locked.save(update_fields=["cancel_at_period_end"])
+        MembershipEvent.objects.create(
+            membership=locked,
+            kind="cancellation_scheduled",
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+            data={"ends_after": locked.current_period_end.isoformat()},
+        )
+    return locked
+
+
+@transaction.atomic
+def membership_cancellation_undo(*, membership: Membership, actor: User) -> Membership:
+    """Resume a membership whose cancellation at period end is still pending."""
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
+        raise ConflictError(f"A {locked.status} membership cannot be resumed.")
+    if locked.cancel_at_period_end:
+        locked.cancel_at_period_end = False
+        locked.save(update_fields=["cancel_at_period_end"])
+        MembershipEvent.objects.create(
+            membership=locked,
+            kind="cancellation_undone",
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+        )
+    return locked

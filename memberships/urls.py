@@ -1,7 +1,19 @@
 from django.urls import path
 
-from memberships.apis import SignupApi
+from memberships.apis import (
+    MyInvoicesApi,
+    MyMembershipApi,
+    MyMembershipCancelApi,
+    MyMembershipResumeApi,
+    MyPaymentMethodApi,
+    SignupApi,
+)
 
 urlpatterns = [
     path("signup/", SignupApi.as_view(), name="signup"),
+    path("me/membership/", MyMembershipApi.as_view(), name="my-membership"),
+    path("me/membership/cancel/", MyMembershipCancelApi.as_view(), name="my-membership-cancel"),
+    path("me/membership/resume/", MyMembershipResumeApi.as_view(), name="my-membership-resume"),
+    path("me/invoices/", MyInvoicesApi.as_view(), name="my-invoices"),
+    path("me/payment-method/", MyPaymentMethodApi.as_view(), name="my-payment-method"),
 ]

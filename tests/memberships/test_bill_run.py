@@ -9,47 +9,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from billing.models import Invoice, InvoiceLine, InvoiceLineKind, StripeCommand
-from billing.services import billing_customer_create
-from memberships.models import (
-    Member,
-    Membership,
-    MembershipEvent,
-    MembershipStatus,
-    Price,
-    PrimeStatus,
-    PrimeVerification,
-)
-from memberships.periods import period_end
+from memberships.models import Membership, MembershipEvent, MembershipStatus
 from memberships.renewals import memberships_renew_due
-from tests.factories import UserFactory
-
-JAN_1 = dt.date(2027, 1, 1)
-
-
-def active_membership(
-    *, code: str = "prime_monthly", start: dt.date = JAN_1, prime_until: dt.date | None = None
-) -> Membership:
-    user = UserFactory.create()
-    member = Member.objects.create(user=user, date_of_birth=dt.date(1990, 1, 1))
-    billing_customer_create(
-        email=user.email, name=user.full_name, user=user, payment_method_id="pm_card_visa"
-    )
-    price = Price.objects.get(code=code)
-    if price.requires_prime:
-        PrimeVerification.objects.create(
-            member=member,
-            provider="sandbox",
-            status=PrimeStatus.VERIFIED,
-            verified_until=prime_until or dt.date(2030, 1, 1),
-            token_fingerprint="0" * 64,
-        )
-    return Membership.objects.create(
-        member=member,
-        price=price,
-        status=MembershipStatus.ACTIVE,
-        current_period_start=start,
-        current_period_end=period_end(start, price.interval),
-    )
+from tests.memberships.factories import active_membership
 
 
 def fee_lines(membership: Membership) -> list[tuple[dt.date, dt.date, int]]:
