@@ -28,6 +28,7 @@ from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
 from config.errors import NotFoundError
+from idempotency.api import IdempotentMutationsMixin
 from memberships.models import Membership
 from memberships.selectors import invoices_for_user, membership_current_for_user
 from memberships.services import (
@@ -86,12 +87,13 @@ class SignupOutputSerializer(serializers.Serializer[Any]):
     expires_at = serializers.DateTimeField()
 
 
-class SignupApi(APIView):
+class SignupApi(IdempotentMutationsMixin, APIView):
     """Become a member: creates the account, the membership and its first invoice, and charges
     the card. 201 when the membership is active; 402 (code `card_declined`, with Stripe's
     decline code) when the card was declined: nothing is active, and signing up again with the
     same email, password and another card completes the same sign-up; 202 when Stripe could not
-    be reached yet (the charge is queued and the membership stays pending until it goes through)."""
+    be reached yet (the charge is queued and the membership stays pending until it goes through).
+    Send an `Idempotency-Key` to make a retry of the very same request safe."""
 
     allowed_roles: ClassVar[AllowedRoles] = Audience.PUBLIC
     authentication_classes = ()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import pytest
+import requests
 
 from accounts.models import User
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
@@ -143,3 +145,44 @@ def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(api_client, over
     error = assert_error(response, 400, "invalid")
     assert field in error["details"]
     assert not User.objects.exists()
+
+
+def test_the_same_signup_sent_twice_with_one_idempotency_key_makes_one_member_and_one_charge(
+    api_client,
+):
+    first = api_client.post(URL, signup_body(), HTTP_IDEMPOTENCY_KEY="signup-ada-1")
+    second = api_client.post(URL, signup_body(), HTTP_IDEMPOTENCY_KEY="signup-ada-1")
+
+    assert first.status_code == second.status_code == 201
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert User.objects.count() == 1
+    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
+    assert len(list(stripe_gateway().invoices_list())) == 1
+
+
+def test_concurrent_identical_signups_with_one_key_make_one_member(live_server):
+    results: list[int] = []
+    start = threading.Barrier(8)
+
+    def attempt() -> None:
+        start.wait()
+        response = requests.post(
+            f"{live_server.url}{URL}",
+            json=signup_body(),
+            headers={"Idempotency-Key": "signup-ada-concurrent"},
+            timeout=60,
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert set(results) <= {201, 409}  # the first, its replays, or "still in progress"
+    assert 201 in results
+    assert User.objects.count() == 1
+    assert Payment.objects.filter(status=PaymentStatus.SUCCEEDED).count() == 1
+    assert len(list(stripe_gateway().invoices_list())) == 1
