@@ -30,7 +30,7 @@ from billing.models import (
     StripeCommandKind,
 )
 from billing.selectors import installation_key_prefix
-from billing.signals import invoice_paid
+from billing.signals import invoice_paid, invoice_payment_failed
 from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
 from config.errors import ConflictError, DomainError
 from employers.models import Employer
@@ -387,7 +387,7 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
         existing = Payment.objects.filter(stripe_charge_id=outcome.charge_id).first()
         if existing is not None:
             return existing  # the same declined charge, replayed
-    return Payment.objects.create(
+    failed = Payment.objects.create(
         invoice=locked,
         status=PaymentStatus.FAILED,
         amount_cents=locked.total_cents,
@@ -398,3 +398,5 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
         decline_code=outcome.decline_code,
         failure_message=outcome.failure_message[:500],
     )
+    invoice_payment_failed.send(sender=Invoice, invoice=locked, payment=failed)
+    return failed

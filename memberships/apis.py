@@ -15,7 +15,6 @@ from accounts.models import Role, User
 from accounts.permissions import AllowedRoles, Audience
 from accounts.services import access_token_issue
 from billing.models import (
-    BillingCustomer,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -23,16 +22,15 @@ from billing.models import (
     StripeCommand,
     StripeCommandStatus,
 )
-from billing.services import billing_customer_payment_method_set
 from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
-from config.errors import NotFoundError
 from idempotency.api import IdempotentMutationsMixin
 from memberships.models import Membership
 from memberships.selectors import invoices_for_user, membership_current_for_user
 from memberships.services import (
     SignupInput,
+    member_payment_method_replace,
     member_signup,
     membership_cancel_at_period_end,
     membership_cancellation_undo,
@@ -276,13 +274,10 @@ class MyPaymentMethodApi(APIView):
     )
     def post(self, request: Request) -> Response:
         """Replace the card: a Stripe PaymentMethod id, attached and made the default by the
-        Stripe rail shortly after (202)."""
+        Stripe rail shortly after (202). A past-due renewal is charged again with it."""
         payload = PaymentMethodInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        customer = BillingCustomer.objects.filter(user_id=_caller_id(request)).first()
-        if customer is None:
-            raise NotFoundError("You have no billing account yet.")
-        billing_customer_payment_method_set(
-            customer=customer, payment_method_id=payload.validated_data["payment_method_id"]
+        member_payment_method_replace(
+            user=_caller(request), payment_method_id=payload.validated_data["payment_method_id"]
         )
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)

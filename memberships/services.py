@@ -303,3 +303,20 @@ def membership_cancellation_undo(*, membership: Membership, actor: User) -> Memb
             actor=actor,
         )
     return locked
+
+
+@transaction.atomic
+def member_payment_method_replace(*, user: User, payment_method_id: str) -> None:
+    """The member's new card: queued to Stripe as the default, and if a renewal is past due,
+    charged again right away."""
+    from memberships.dunning import dunning_retry_now  # dunning builds on these services
+
+    customer = BillingCustomer.objects.filter(user=user).first()
+    if customer is None:
+        raise NotFoundError("You have no billing account yet.")
+    billing_customer_payment_method_set(customer=customer, payment_method_id=payment_method_id)
+    past_due = Membership.objects.filter(
+        member__user=user, status=MembershipStatus.PAST_DUE
+    ).first()
+    if past_due is not None:
+        dunning_retry_now(membership=past_due)

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from config import clock
+from memberships.dunning import memberships_dunning_run
 from memberships.renewals import memberships_renew_due
 
 logger = logging.getLogger(__name__)
@@ -14,5 +15,13 @@ logger = logging.getLogger(__name__)
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def memberships_renew_due_task() -> None:
-    report = memberships_renew_due(as_of=clock.today())
-    logger.info("Bill run: %s renewed, %s canceled", report.renewed, report.canceled)
+    today = clock.today()
+    report = memberships_renew_due(as_of=today)
+    dunning = memberships_dunning_run(as_of=today)
+    logger.info(
+        "Bill run: %s renewed, %s canceled; dunning: %s retries queued, %s canceled",
+        report.renewed,
+        report.canceled,
+        dunning.retries_queued,
+        dunning.canceled,
+    )

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from config import clock
+from memberships.dunning import memberships_dunning_run
 from memberships.renewals import RenewalReport, memberships_renew_due
 
 
@@ -34,9 +35,11 @@ class Command(BaseCommand):
             report = memberships_renew_due(
                 as_of=as_of, chunk_size=options["chunk_size"], progress=progress
             )
+            dunning = memberships_dunning_run(as_of=as_of)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Bill run as of {as_of}: {report.renewed} renewed, {report.canceled} canceled, "
-                f"{report.prime_lapsed} renewed at the standard price after Prime lapsed."
+                f"{report.prime_lapsed} renewed at the standard price after Prime lapsed; "
+                f"dunning: {dunning.retries_queued} retries queued, {dunning.canceled} canceled."
             )
         )
