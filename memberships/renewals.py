@@ -26,12 +26,11 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from billing.models import BillingCustomer, InvoiceLineKind
-from billing.services import InvoiceLineInput, invoice_create
+from billing.models import BillingCustomer
 from memberships.models import Membership, MembershipEvent, MembershipStatus, Price, PrimeStatus
 from memberships.periods import period_end
 from memberships.selectors import price_active_get
-from memberships.services import membership_transition
+from memberships.services import membership_fee_invoice_create, membership_transition
 
 STANDARD_PRICE_CODE = "standard_annual"
 
@@ -90,19 +89,12 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
     price = _renewal_price(membership=membership, start=start, report=report)
     end = period_end(start, price.interval)
     customer = BillingCustomer.objects.get(user_id=membership.member.user_id)
-    invoice = invoice_create(
+    invoice = membership_fee_invoice_create(
+        membership=membership,
         customer=customer,
-        lines=[
-            InvoiceLineInput(
-                description=price.name,
-                amount_cents=price.amount_cents,
-                period_start=start,
-                period_end=end,
-                kind=InvoiceLineKind.MEMBERSHIP_FEE,
-                membership_id=membership.pk,
-            )
-        ],
-        currency=price.currency,
+        price=price,
+        start=start,
+        end=end,
         description=f"Renewal {start.isoformat()} to {end.isoformat()}",
     )
     previous_price = membership.price

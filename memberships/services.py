@@ -29,6 +29,7 @@ from memberships.models import (
     Membership,
     MembershipEvent,
     MembershipStatus,
+    Price,
     PrimeVerification,
 )
 from memberships.periods import period_end
@@ -169,19 +170,12 @@ def member_signup(*, data: SignupInput) -> SignupResult:
             actor=user,
             data={"price": price.code, "market": market.slug},
         )
-        invoice = invoice_create(
+        invoice = membership_fee_invoice_create(
+            membership=membership,
             customer=customer,
-            lines=[
-                InvoiceLineInput(
-                    description=price.name,
-                    amount_cents=price.amount_cents,
-                    period_start=membership.current_period_start,
-                    period_end=membership.current_period_end,
-                    kind=InvoiceLineKind.MEMBERSHIP_FEE,
-                    membership_id=membership.pk,
-                )
-            ],
-            currency=price.currency,
+            price=price,
+            start=membership.current_period_start,
+            end=membership.current_period_end,
         )
         command_ids = list(
             StripeCommand.objects.filter(customer=customer)
@@ -189,6 +183,34 @@ def member_signup(*, data: SignupInput) -> SignupResult:
             .values_list("id", flat=True)
         )
     return SignupResult(user, membership, invoice, command_ids, resumed=False)
+
+
+def membership_fee_invoice_create(
+    *,
+    membership: Membership,
+    customer: BillingCustomer,
+    price: Price,
+    start: dt.date,
+    end: dt.date,
+    description: str = "",
+) -> Invoice:
+    """The invoice for one period of a membership at `price` (one fee line, queued for Stripe;
+    the database refuses a second fee for the same membership and period start)."""
+    return invoice_create(
+        customer=customer,
+        lines=[
+            InvoiceLineInput(
+                description=price.name,
+                amount_cents=price.amount_cents,
+                period_start=start,
+                period_end=end,
+                kind=InvoiceLineKind.MEMBERSHIP_FEE,
+                membership_id=membership.pk,
+            )
+        ],
+        currency=price.currency,
+        description=description,
+    )
 
 
 def _prime_check_for(*, price_requires_prime: bool, token: str, on: dt.date) -> PrimeCheck | None:
@@ -265,42 +287,33 @@ def membership_invoice_paid(*, invoice: Invoice) -> None:
 # --- self-service ------------------------------------------------------------------------------
 
 
-@transaction.atomic
 def membership_cancel_at_period_end(*, membership: Membership, actor: User) -> Membership:
     """Cancel when the paid period ends (the default cancellation): the bill run ends the
     membership instead of renewing it."""
-    locked = Membership.objects.select_for_update().get(pk=membership.pk)
-    if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
-        raise ConflictError(f"A {locked.status} membership cannot be canceled.")
-    if not locked.cancel_at_period_end:
-        locked.cancel_at_period_end = True
-        locked.save(update_fields=["cancel_at_period_end"])
-        MembershipEvent.objects.create(
-            membership=locked,
-            kind="cancellation_scheduled",
-            from_status=locked.status,
-            to_status=locked.status,
-            actor=actor,
-            data={"ends_after": locked.current_period_end.isoformat()},
-        )
-    return locked
+    return _cancel_at_period_end_set(membership=membership, actor=actor, cancel=True)
+
+
+def membership_cancellation_undo(*, membership: Membership, actor: User) -> Membership:
+    """Resume a membership whose cancellation at period end is still pending."""
+    return _cancel_at_period_end_set(membership=membership, actor=actor, cancel=False)
 
 
 @transaction.atomic
-def membership_cancellation_undo(*, membership: Membership, actor: User) -> Membership:
-    """Resume a membership whose cancellation at period end is still pending."""
+def _cancel_at_period_end_set(*, membership: Membership, actor: User, cancel: bool) -> Membership:
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
-        raise ConflictError(f"A {locked.status} membership cannot be resumed.")
-    if locked.cancel_at_period_end:
-        locked.cancel_at_period_end = False
+        action = "canceled" if cancel else "resumed"
+        raise ConflictError(f"A {locked.status} membership cannot be {action}.")
+    if locked.cancel_at_period_end != cancel:
+        locked.cancel_at_period_end = cancel
         locked.save(update_fields=["cancel_at_period_end"])
         MembershipEvent.objects.create(
             membership=locked,
-            kind="cancellation_undone",
+            kind="cancellation_scheduled" if cancel else "cancellation_undone",
             from_status=locked.status,
             to_status=locked.status,
             actor=actor,
+            data={"ends_after": locked.current_period_end.isoformat()} if cancel else {},
         )
     return locked
 
