@@ -105,6 +105,7 @@ class Invoice(models.Model):
 
 class InvoiceLineKind(models.TextChoices):
     MEMBERSHIP_FEE = "membership_fee"  # a membership's price for one of its periods
+    PLAN_CHANGE_FEE = "plan_change_fee"  # the new plan's price when a change takes effect now
     ADJUSTMENT = "adjustment"  # anything else (credits for unused time, corrections)
 
 

@@ -34,6 +34,7 @@ from memberships.services import (
     member_signup,
     membership_cancel_at_period_end,
     membership_cancellation_undo,
+    membership_plan_change,
 )
 
 
@@ -281,3 +282,47 @@ class MyPaymentMethodApi(APIView):
             user=_caller(request), payment_method_id=payload.validated_data["payment_method_id"]
         )
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class PlanChangeInputSerializer(serializers.Serializer[Any]):
+    price_code = serializers.CharField(max_length=64)
+
+
+class PlanChangeOutputSerializer(serializers.Serializer[Any]):
+    membership = MyMembershipOutputSerializer()
+    immediate = serializers.BooleanField(help_text="True when the new plan started today.")
+    invoice_id = serializers.IntegerField(allow_null=True)
+    credit_cents = serializers.IntegerField(help_text="Credit for the unused days of the old plan.")
+    next_price_code = serializers.CharField(allow_null=True)
+
+
+class MyMembershipPlanChangeApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404", "409")}
+
+    @extend_schema(
+        request=PlanChangeInputSerializer, responses={200: PlanChangeOutputSerializer}, tags=["me"]
+    )
+    def post(self, request: Request) -> Response:
+        """Change plan: monthly → annual now (with credit for the unused days, charged on one
+        invoice); other changes when the current period ends."""
+        payload = PlanChangeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        change = membership_plan_change(
+            membership=membership_current_for_user(user_id=_caller_id(request)),
+            price_code=payload.validated_data["price_code"],
+            actor=_caller(request),
+        )
+        membership = Membership.objects.select_related("price", "next_price").get(
+            pk=change.membership.pk
+        )
+        body = PlanChangeOutputSerializer(
+            {
+                "membership": membership,
+                "immediate": change.immediate,
+                "invoice_id": change.invoice.pk if change.invoice else None,
+                "credit_cents": change.credit_cents,
+                "next_price_code": membership.next_price.code if membership.next_price else None,
+            }
+        ).data
+        return Response(body)

@@ -24,10 +24,10 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLineKind, InvoiceStatus, Payment, PaymentStatus
+from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.services import invoice_mark_uncollectible, invoice_pay_retry
 from memberships.models import Membership, MembershipEvent, MembershipStatus
-from memberships.services import membership_transition
+from memberships.services import MEMBERSHIP_CHARGE_KINDS, membership_transition
 
 DUNNING_RETRY_DAYS = (3, 5, 7)
 
@@ -119,7 +119,7 @@ def _dunning_step(*, membership_id: int, as_of: dt.date, report: DunningReport) 
 
 def _memberships_billed_by(invoice: Invoice) -> QuerySet[Membership]:
     return Membership.objects.filter(
-        invoice_lines__invoice=invoice, invoice_lines__kind=InvoiceLineKind.MEMBERSHIP_FEE
+        invoice_lines__invoice=invoice, invoice_lines__kind__in=MEMBERSHIP_CHARGE_KINDS
     ).distinct()
 
 
@@ -127,7 +127,7 @@ def _open_renewal_invoice(membership: Membership) -> Invoice | None:
     return (
         Invoice.objects.filter(
             lines__membership=membership,
-            lines__kind=InvoiceLineKind.MEMBERSHIP_FEE,
+            lines__kind__in=MEMBERSHIP_CHARGE_KINDS,
             status=InvoiceStatus.OPEN,
         )
         .order_by("-created_at", "-id")

@@ -12,6 +12,7 @@ from django.db import transaction
 from accounts.models import Role, User, normalize_email
 from accounts.services import role_grant, user_create
 from billing.models import BillingCustomer, Invoice, InvoiceLineKind, InvoiceStatus, StripeCommand
+from billing.proration import unused_amount_cents
 from billing.services import (
     InvoiceLineInput,
     billing_customer_create,
@@ -23,6 +24,7 @@ from config import clock
 from config.errors import ConflictError, DomainError, NotFoundError
 from memberships.lifecycle import ALLOWED_TRANSITIONS, can_transition
 from memberships.models import (
+    BillingInterval,
     Market,
     Member,
     MemberMarket,
@@ -264,6 +266,9 @@ def _signup_resume(*, user: User, data: SignupInput) -> SignupResult:
 
 # --- billing hooks -----------------------------------------------------------------------------
 
+# Invoice lines that charge for a membership period (a regular one, or one a plan change began).
+MEMBERSHIP_CHARGE_KINDS = (InvoiceLineKind.MEMBERSHIP_FEE, InvoiceLineKind.PLAN_CHANGE_FEE)
+
 
 def membership_invoice_paid(*, invoice: Invoice) -> None:
     """An invoice with membership fees was paid: a pending membership (first payment) or a
@@ -271,7 +276,7 @@ def membership_invoice_paid(*, invoice: Invoice) -> None:
     payment."""
     memberships = Membership.objects.filter(
         invoice_lines__invoice=invoice,
-        invoice_lines__kind=InvoiceLineKind.MEMBERSHIP_FEE,
+        invoice_lines__kind__in=MEMBERSHIP_CHARGE_KINDS,
         status__in=[MembershipStatus.PENDING, MembershipStatus.PAST_DUE],
     ).distinct()
     for membership in memberships:
@@ -333,3 +338,117 @@ def member_payment_method_replace(*, user: User, payment_method_id: str) -> None
     ).first()
     if past_due is not None:
         dunning_retry_now(membership=past_due)
+
+
+# --- plan changes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    membership: Membership
+    immediate: bool
+    invoice: Invoice | None  # the invoice of an immediate change (new plan minus the credit)
+    credit_cents: int
+
+
+@transaction.atomic
+def membership_plan_change(*, membership: Membership, price_code: str, actor: User) -> PlanChange:
+    """Change plan. Monthly → annual takes effect today: the unused days of the month are
+    credited (billing/proration.py: by days, rounded down) against the annual price on one
+    invoice, and a new annual period starts today. Any other change (annual → monthly, or
+    between annual plans) takes effect when the current period ends (the bill run applies it).
+    A Prime plan needs Prime verified for the day it takes effect."""
+    locked = (
+        Membership.objects.select_for_update()
+        .select_related("price", "member")
+        .get(pk=membership.pk)
+    )
+    if locked.status != MembershipStatus.ACTIVE:
+        raise ConflictError(f"A {locked.status} membership cannot change plan.")
+    today = clock.today()
+    try:
+        new_price = price_active_get(code=price_code, on=today)
+    except NotFoundError as exc:
+        raise _invalid_field("price_code", exc.message) from exc
+    if new_price.code == locked.price.code:
+        raise ConflictError("The membership is on this plan already.")
+    immediate = (
+        locked.price.interval == BillingInterval.MONTH
+        and new_price.interval == BillingInterval.YEAR
+    )
+    effective = today if immediate else locked.current_period_end + dt.timedelta(days=1)
+    if new_price.requires_prime:
+        latest = locked.member.prime_checks.order_by("-checked_at", "-id").first()
+        if latest is None or latest.verified_until is None or latest.verified_until < effective:
+            raise PrimeNotVerifiedError(
+                "Prime is not verified for the day this plan would start.",
+                details={"field": "price_code"},
+            )
+    if not immediate:
+        locked.next_price = new_price
+        locked.save(update_fields=["next_price"])
+        MembershipEvent.objects.create(
+            membership=locked,
+            kind="plan_change_scheduled",
+            from_status=locked.status,
+            to_status=locked.status,
+            actor=actor,
+            data={
+                "from": locked.price.code,
+                "to": new_price.code,
+                "effective": effective.isoformat(),
+            },
+        )
+        return PlanChange(locked, immediate=False, invoice=None, credit_cents=0)
+    credit = unused_amount_cents(
+        amount_cents=locked.price.amount_cents,
+        start=locked.current_period_start,
+        end=locked.current_period_end,
+        effective=today,
+    )
+    end = period_end(today, new_price.interval)
+    customer = BillingCustomer.objects.get(user_id=locked.member.user_id)
+    lines = [
+        InvoiceLineInput(
+            description=new_price.name,
+            amount_cents=new_price.amount_cents,
+            period_start=today,
+            period_end=end,
+            kind=InvoiceLineKind.PLAN_CHANGE_FEE,
+            membership_id=locked.pk,
+        )
+    ]
+    if credit:
+        lines.append(
+            InvoiceLineInput(
+                description=f"Credit for unused days of {locked.price.name}",
+                amount_cents=-credit,
+                period_start=today,
+                period_end=locked.current_period_end,
+                kind=InvoiceLineKind.ADJUSTMENT,
+                membership_id=locked.pk,
+            )
+        )
+    invoice = invoice_create(
+        customer=customer, lines=lines, currency=new_price.currency, description="Plan change"
+    )
+    previous = locked.price
+    locked.price = new_price
+    locked.next_price = None
+    locked.current_period_start = today
+    locked.current_period_end = end
+    locked.save(update_fields=["price", "next_price", "current_period_start", "current_period_end"])
+    MembershipEvent.objects.create(
+        membership=locked,
+        kind="plan_changed",
+        from_status=locked.status,
+        to_status=locked.status,
+        actor=actor,
+        data={
+            "from": previous.code,
+            "to": new_price.code,
+            "credit_cents": credit,
+            "invoice_id": invoice.pk,
+        },
+    )
+    return PlanChange(locked, immediate=True, invoice=invoice, credit_cents=credit)

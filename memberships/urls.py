@@ -4,6 +4,7 @@ from memberships.apis import (
     MyInvoicesApi,
     MyMembershipApi,
     MyMembershipCancelApi,
+    MyMembershipPlanChangeApi,
     MyMembershipResumeApi,
     MyPaymentMethodApi,
     SignupApi,
@@ -14,6 +15,11 @@ urlpatterns = [
     path("me/membership/", MyMembershipApi.as_view(), name="my-membership"),
     path("me/membership/cancel/", MyMembershipCancelApi.as_view(), name="my-membership-cancel"),
     path("me/membership/resume/", MyMembershipResumeApi.as_view(), name="my-membership-resume"),
+    path(
+        "me/membership/change-plan/",
+        MyMembershipPlanChangeApi.as_view(),
+        name="my-membership-change-plan",
+    ),
     path("me/invoices/", MyInvoicesApi.as_view(), name="my-invoices"),
     path("me/payment-method/", MyPaymentMethodApi.as_view(), name="my-payment-method"),
 ]
