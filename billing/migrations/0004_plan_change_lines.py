@@ -4,15 +4,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('billing', '0003_membership_lines_and_pay_retries'),
+        ("billing", "0003_membership_lines_and_pay_retries"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='invoiceline',
-            name='kind',
-            field=models.CharField(choices=[('membership_fee', 'Membership Fee'), ('plan_change_fee', 'Plan Change Fee'), ('adjustment', 'Adjustment')], default='adjustment', max_length=20),
+            model_name="invoiceline",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("membership_fee", "Membership Fee"),
+                    ("plan_change_fee", "Plan Change Fee"),
+                    ("adjustment", "Adjustment"),
+                ],
+                default="adjustment",
+                max_length=20,
+            ),
         ),
     ]
