@@ -193,12 +193,41 @@ class Payment(models.Model):
         return f"payment #{self.pk} {self.status} {self.amount_cents}"
 
 
+class RefundStatus(models.TextChoices):
+    PENDING = "pending"  # committed locally, on its way to Stripe
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Refund(models.Model):
+    """Money given back on a succeeded payment. The services never let the refunds of a payment
+    add up to more than it took (checked under the payment's row lock)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(name="refund_amount_positive", condition=Q(amount_cents__gt=0))
+        ]
+
+    def __str__(self) -> str:
+        return f"refund #{self.pk} {self.amount_cents} ({self.status})"
+
+
 class StripeCommandKind(models.TextChoices):
     CUSTOMER_SYNC = "customer_sync"  # create or update the Stripe customer, default payment method
     INVOICE_PUSH = "invoice_push"  # draft → items → finalize → pay (members) or send (employers)
     INVOICE_VOID = "invoice_void"
     INVOICE_MARK_UNCOLLECTIBLE = "invoice_mark_uncollectible"
     INVOICE_PAY = "invoice_pay"  # a further charge attempt (new card, dunning retry)
+    REFUND_CREATE = "refund_create"
 
 
 class StripeCommandStatus(models.TextChoices):
@@ -220,6 +249,9 @@ class StripeCommand(models.Model):
     )
     invoice = models.ForeignKey(
         Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_commands"
+    )
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_commands"
     )
     idempotency_key = models.CharField(max_length=200, unique=True)
     status = models.CharField(

@@ -26,6 +26,8 @@ from billing.models import (
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    Refund,
+    RefundStatus,
     StripeCommand,
     StripeCommandKind,
 )
@@ -400,3 +402,41 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
     )
     invoice_payment_failed.send(sender=Invoice, invoice=locked, payment=failed)
     return failed
+
+
+# --- refunds -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def refund_create(*, payment: Payment, amount_cents: int, reason: str) -> Refund:
+    """Refund `amount_cents` of a succeeded payment, queued for Stripe. Refunds of one payment
+    never add up to more than it took."""
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    if locked.status != PaymentStatus.SUCCEEDED or not locked.stripe_payment_intent_id:
+        raise ConflictError("Only a succeeded card payment can be refunded.")
+    refunded = sum(
+        locked.refunds.exclude(status=RefundStatus.FAILED).values_list("amount_cents", flat=True)
+    )
+    if not 0 < amount_cents <= locked.amount_cents - refunded:
+        raise ConflictError(
+            f"A refund must be between 1 and {locked.amount_cents - refunded} cents.",
+            details={"refundable_cents": locked.amount_cents - refunded},
+        )
+    refund = Refund.objects.create(payment=locked, amount_cents=amount_cents, reason=reason)
+    StripeCommand.objects.create(
+        kind=StripeCommandKind.REFUND_CREATE,
+        customer=locked.invoice.customer,
+        invoice=locked.invoice,
+        refund=refund,
+        idempotency_key=f"{installation_key_prefix()}:refund:{refund.pk}",
+    )
+    _push_after_commit()
+    return refund
+
+
+@transaction.atomic
+def refund_record_stripe_result(*, refund: Refund, stripe_refund_id: str, succeeded: bool) -> None:
+    Refund.objects.filter(pk=refund.pk).update(
+        stripe_refund_id=stripe_refund_id,
+        status=RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
+    )

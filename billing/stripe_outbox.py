@@ -44,6 +44,7 @@ from billing.services import (
     invoice_record_stripe_ids,
     invoice_sync_from_stripe,
     payment_record_outcome,
+    refund_record_stripe_result,
 )
 from billing.stripe_gateway import (
     StripeGateway,
@@ -158,9 +159,9 @@ def stripe_outbox_push_now(
 
 
 def _run_command(*, lease: Lease, gateway: StripeGateway, report: PushReport) -> None:
-    command = StripeCommand.objects.select_related("customer", "invoice__customer").get(
-        pk=lease.command_id
-    )
+    command = StripeCommand.objects.select_related(
+        "customer", "invoice__customer", "refund__payment"
+    ).get(pk=lease.command_id)
     try:
         lease.renew()  # the batch may have waited; hold this one for a full lease from now
         if command.attempts > settings.STRIPE_OUTBOX_MAX_ATTEMPTS:  # its workers kept dying
@@ -344,6 +345,21 @@ def _invoice_pay(command: StripeCommand, gateway: StripeGateway, lease: Lease) -
     payment_record_outcome(invoice=invoice, outcome=outcome)
 
 
+def _refund_create(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
+    refund = command.refund
+    if refund is None:
+        raise DomainError("refund_create without a refund")
+    result = gateway.refund_create(
+        payment_intent_id=str(refund.payment.stripe_payment_intent_id),
+        amount_cents=refund.amount_cents,
+        metadata={"local_refund_id": str(refund.pk)},
+        idempotency_key=command.idempotency_key,
+    )
+    refund_record_stripe_result(
+        refund=refund, stripe_refund_id=result.id, succeeded=result.status == "succeeded"
+    )
+
+
 def _wait_for_customer_sync(customer: BillingCustomer) -> None:
     """Charging before the customer's new card reached Stripe would charge the old one."""
     if StripeCommand.objects.filter(
@@ -377,6 +393,7 @@ EXECUTORS: dict[StripeCommandKind, Executor] = {
     StripeCommandKind.CUSTOMER_SYNC: _customer_sync,
     StripeCommandKind.INVOICE_PUSH: _invoice_push,
     StripeCommandKind.INVOICE_PAY: _invoice_pay,
+    StripeCommandKind.REFUND_CREATE: _refund_create,
     StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),
     StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE: _invoice_close(
         StripeGateway.invoice_mark_uncollectible

@@ -33,6 +33,7 @@ from memberships.services import (
     member_payment_method_replace,
     member_signup,
     membership_cancel_at_period_end,
+    membership_cancel_now,
     membership_cancellation_undo,
     membership_plan_change,
 )
@@ -201,18 +202,40 @@ class MyMembershipApi(APIView):
         return Response(MyMembershipOutputSerializer(membership).data)
 
 
+class CancelInputSerializer(serializers.Serializer[Any]):
+    when = serializers.ChoiceField(
+        choices=["period_end", "now"],
+        default="period_end",
+        help_text="period_end (default): nothing more is charged; now: ends today and refunds "
+        "the unused days of the current period.",
+    )
+
+
+class CancelOutputSerializer(serializers.Serializer[Any]):
+    membership = MyMembershipOutputSerializer()
+    refund_cents = serializers.IntegerField()
+
+
 class MyMembershipCancelApi(APIView):
     allowed_roles: ClassVar[AllowedRoles] = MEMBERS
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404", "409")}
 
-    @extend_schema(request=None, responses={200: MyMembershipOutputSerializer}, tags=["me"])
+    @extend_schema(
+        request=CancelInputSerializer, responses={200: CancelOutputSerializer}, tags=["me"]
+    )
     def post(self, request: Request) -> Response:
-        """Cancel at the end of the paid period (nothing more is charged)."""
-        membership = membership_cancel_at_period_end(
-            membership=membership_current_for_user(user_id=_caller_id(request)),
-            actor=_caller(request),
-        )
-        return Response(MyMembershipOutputSerializer(membership).data)
+        """Cancel at the end of the paid period (default), or now with a prorated refund."""
+        payload = CancelInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        current = membership_current_for_user(user_id=_caller_id(request))
+        refund_cents = 0
+        if payload.validated_data["when"] == "now":
+            canceled = membership_cancel_now(membership=current, actor=_caller(request))
+            membership, refund_cents = canceled.membership, canceled.refund_cents
+        else:
+            membership = membership_cancel_at_period_end(membership=current, actor=_caller(request))
+        body = CancelOutputSerializer({"membership": membership, "refund_cents": refund_cents})
+        return Response(body.data)
 
 
 class MyMembershipResumeApi(APIView):

@@ -11,7 +11,16 @@ from django.db import transaction
 
 from accounts.models import Role, User, normalize_email
 from accounts.services import role_grant, user_create
-from billing.models import BillingCustomer, Invoice, InvoiceLineKind, InvoiceStatus, StripeCommand
+from billing.models import (
+    BillingCustomer,
+    Invoice,
+    InvoiceLine,
+    InvoiceLineKind,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+    StripeCommand,
+)
 from billing.proration import unused_amount_cents
 from billing.services import (
     InvoiceLineInput,
@@ -19,6 +28,7 @@ from billing.services import (
     billing_customer_payment_method_set,
     invoice_create,
     invoice_pay_retry,
+    refund_create,
 )
 from config import clock
 from config.errors import ConflictError, DomainError, NotFoundError
@@ -452,3 +462,61 @@ def membership_plan_change(*, membership: Membership, price_code: str, actor: Us
         },
     )
     return PlanChange(locked, immediate=True, invoice=invoice, credit_cents=credit)
+
+
+# --- immediate cancellation --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImmediateCancellation:
+    membership: Membership
+    refund_cents: int
+
+
+@transaction.atomic
+def membership_cancel_now(*, membership: Membership, actor: User) -> ImmediateCancellation:
+    """Cancel today and refund the unused part of the current period's charge: by days, the
+    day of cancellation unused, rounded down (billing/proration.py), never more than the
+    payment has left to refund. An unpaid period refunds nothing."""
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
+        raise ConflictError(f"A {locked.status} membership cannot be canceled.")
+    today = clock.today()
+    charge = (
+        InvoiceLine.objects.filter(
+            membership=locked,
+            kind__in=MEMBERSHIP_CHARGE_KINDS,
+            period_start=locked.current_period_start,
+            invoice__status=InvoiceStatus.PAID,
+        )
+        .select_related("invoice")
+        .first()
+    )
+    payment = (
+        Payment.objects.filter(invoice=charge.invoice, status=PaymentStatus.SUCCEEDED).first()
+        if charge is not None
+        else None
+    )
+    refund_cents = 0
+    if charge is not None and payment is not None:
+        credit_lines = InvoiceLine.objects.filter(invoice=charge.invoice, amount_cents__lt=0)
+        paid_for_period = charge.amount_cents + sum(line.amount_cents for line in credit_lines)
+        unused = unused_amount_cents(
+            amount_cents=max(paid_for_period, 0),
+            start=locked.current_period_start,
+            end=locked.current_period_end,
+            effective=today,
+        )
+        already = sum(payment.refunds.values_list("amount_cents", flat=True))
+        refund_cents = min(unused, payment.amount_cents - already)
+        if refund_cents > 0:
+            refund_create(payment=payment, amount_cents=refund_cents, reason="canceled early")
+    membership_transition(
+        membership=locked,
+        to_status=MembershipStatus.CANCELED,
+        kind="canceled_now",
+        actor=actor,
+        data={"refund_cents": refund_cents, "effective": today.isoformat()},
+    )
+    locked.refresh_from_db()
+    return ImmediateCancellation(locked, refund_cents)

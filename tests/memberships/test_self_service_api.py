@@ -44,7 +44,8 @@ def test_cancel_at_period_end_then_resume(client_for, two_members):
     canceled = client.post("/api/v1/me/membership/cancel/")
     resumed = client.post("/api/v1/me/membership/resume/")
 
-    assert canceled.json()["cancel_at_period_end"] is True
+    assert canceled.json()["membership"]["cancel_at_period_end"] is True
+    assert canceled.json()["refund_cents"] == 0
     assert resumed.json()["cancel_at_period_end"] is False
     kinds = list(MembershipEvent.objects.filter(membership=mine).values_list("kind", flat=True))
     assert kinds == ["cancellation_scheduled", "cancellation_undone"]
