@@ -30,6 +30,7 @@ from memberships.models import Membership
 from memberships.selectors import invoices_for_user, membership_current_for_user
 from memberships.services import (
     SignupInput,
+    member_market_change,
     member_payment_method_replace,
     member_signup,
     membership_cancel_at_period_end,
@@ -349,3 +350,35 @@ class MyMembershipPlanChangeApi(APIView):
             }
         ).data
         return Response(body)
+
+
+class MarketChangeInputSerializer(serializers.Serializer[Any]):
+    market = serializers.SlugField(help_text="e.g. connecticut")
+    effective_from = serializers.DateField(required=False, help_text="Default: today.")
+
+
+class MarketChangeOutputSerializer(serializers.Serializer[Any]):
+    market = serializers.CharField()
+    effective_from = serializers.DateField()
+
+
+class MyMarketApi(APIView):
+    allowed_roles: ClassVar[AllowedRoles] = MEMBERS
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404",)}
+
+    @extend_schema(
+        request=MarketChangeInputSerializer,
+        responses={200: MarketChangeOutputSerializer},
+        tags=["me"],
+    )
+    def post(self, request: Request) -> Response:
+        """Change the home market from a date on (today by default, never in the past)."""
+        payload = MarketChangeInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        change = member_market_change(
+            user=_caller(request),
+            market_slug=payload.validated_data["market"],
+            effective_from=payload.validated_data.get("effective_from") or clock.today(),
+            actor=_caller(request),
+        )
+        return Response({"market": change.market.slug, "effective_from": change.effective_from})

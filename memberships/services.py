@@ -520,3 +520,28 @@ def membership_cancel_now(*, membership: Membership, actor: User) -> ImmediateCa
     )
     locked.refresh_from_db()
     return ImmediateCancellation(locked, refund_cents)
+
+
+# --- home market -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def member_market_change(
+    *, user: User, market_slug: str, effective_from: dt.date, actor: User
+) -> MemberMarket:
+    """Move the member's home market from `effective_from` on (today or later; the past is
+    history and stays). A second change for the same day replaces the first."""
+    member = Member.objects.select_for_update().filter(user=user).first()
+    if member is None:
+        raise NotFoundError("You are not a member.")
+    if effective_from < clock.today():
+        raise _invalid_field("effective_from", "A market change cannot take effect in the past.")
+    market = Market.objects.filter(slug=market_slug).first()
+    if market is None:
+        raise _invalid_field("market", f"No market {market_slug!r}.")
+    change, _ = MemberMarket.objects.update_or_create(
+        member=member,
+        effective_from=effective_from,
+        defaults={"market": market, "changed_by": actor},
+    )
+    return change

@@ -2,6 +2,7 @@ from django.urls import path
 
 from memberships.apis import (
     MyInvoicesApi,
+    MyMarketApi,
     MyMembershipApi,
     MyMembershipCancelApi,
     MyMembershipPlanChangeApi,
@@ -21,5 +22,6 @@ urlpatterns = [
         name="my-membership-change-plan",
     ),
     path("me/invoices/", MyInvoicesApi.as_view(), name="my-invoices"),
+    path("me/market/", MyMarketApi.as_view(), name="my-market"),
     path("me/payment-method/", MyPaymentMethodApi.as_view(), name="my-payment-method"),
 ]

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from accounts.models import Role
 from billing.models import StripeCommand
-from memberships.models import MembershipEvent
+from config import clock
+from memberships.models import Market, MembershipEvent
 from memberships.renewals import memberships_renew_due
+from memberships.selectors import member_market_on
 from tests.api_assertions import assert_error
 from tests.factories import EmployerFactory, user_with_role
-from tests.memberships.factories import active_membership
+from tests.memberships.factories import JAN_1, active_membership
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +125,25 @@ def test_only_members_may_use_self_service(api_client, client_for, url):
 
     assert_error(client_for(admin).get(url), 403, "permission_denied")
     assert_error(api_client.get(url), 401, "not_authenticated")
+
+
+def test_a_member_moves_home_market_from_a_date_and_history_stays(client_for, two_members):
+    mine, _ = two_members
+    member = mine.member
+    member.markets.create(market=Market.objects.get(slug="northeast-ohio"), effective_from=JAN_1)
+    client = client_for(member.user)
+
+    with clock.as_of(dt.date(2027, 3, 1)):
+        moved = client.post(
+            "/api/v1/me/market/", {"market": "connecticut", "effective_from": "2027-04-01"}
+        )
+        past = client.post(
+            "/api/v1/me/market/", {"market": "connecticut", "effective_from": "2027-02-01"}
+        )
+        nowhere = client.post("/api/v1/me/market/", {"market": "atlantis"})
+
+    assert moved.json() == {"market": "connecticut", "effective_from": "2027-04-01"}
+    assert_error(past, 400, "invalid")
+    assert_error(nowhere, 400, "invalid")
+    assert member_market_on(member=member, on=dt.date(2027, 3, 31)).slug == "northeast-ohio"
+    assert member_market_on(member=member, on=dt.date(2027, 4, 1)).slug == "connecticut"
