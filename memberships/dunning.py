@@ -27,7 +27,11 @@ from django.utils import timezone
 from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.services import invoice_mark_uncollectible, invoice_pay_retry
 from memberships.models import Membership, MembershipEvent, MembershipStatus
-from memberships.services import MEMBERSHIP_CHARGE_KINDS, membership_transition
+from memberships.services import (
+    MEMBERSHIP_CHARGE_KINDS,
+    membership_event_note,
+    membership_transition,
+)
 
 DUNNING_RETRY_DAYS = (3, 5, 7)
 
@@ -96,11 +100,9 @@ def _dunning_step(*, membership_id: int, as_of: dt.date, report: DunningReport) 
             if not MembershipEvent.objects.filter(
                 membership=membership, kind="dunning_retry", data__attempt=len(failures) + 1
             ).exists():
-                MembershipEvent.objects.create(
+                membership_event_note(
                     membership=membership,
                     kind="dunning_retry",
-                    from_status=membership.status,
-                    to_status=membership.status,
                     reason=f"retry {retries_made + 1} of {len(DUNNING_RETRY_DAYS)}",
                     data={"invoice_id": invoice.pk, "attempt": len(failures) + 1},
                 )

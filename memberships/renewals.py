@@ -27,10 +27,14 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing.models import BillingCustomer
-from memberships.models import Membership, MembershipEvent, MembershipStatus, Price, PrimeStatus
+from memberships.models import Membership, MembershipStatus, Price, PrimeStatus
 from memberships.periods import period_end
 from memberships.selectors import price_active_get
-from memberships.services import membership_fee_invoice_create, membership_transition
+from memberships.services import (
+    membership_event_note,
+    membership_fee_invoice_create,
+    membership_transition,
+)
 
 STANDARD_PRICE_CODE = "standard_annual"
 
@@ -105,11 +109,9 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
     membership.save(
         update_fields=["price", "next_price", "current_period_start", "current_period_end"]
     )
-    MembershipEvent.objects.create(
+    membership_event_note(
         membership=membership,
         kind="renewed",
-        from_status=membership.status,
-        to_status=membership.status,
         reason=f"bill run as of {as_of.isoformat()}",
         data={
             "invoice_id": invoice.pk,
@@ -138,11 +140,9 @@ def _renewal_price(*, membership: Membership, start: dt.date, report: RenewalRep
     if still_prime:
         return price
     standard = price_active_get(code=STANDARD_PRICE_CODE, on=start)
-    MembershipEvent.objects.create(
+    membership_event_note(
         membership=membership,
         kind="prime_lapsed",
-        from_status=membership.status,
-        to_status=membership.status,
         reason="Prime is not verified for the new period; renewed at the standard price",
         data={"was": price.code, "now": standard.code, "amount_cents": standard.amount_cents},
     )

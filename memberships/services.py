@@ -93,6 +93,27 @@ def membership_transition(
     return locked
 
 
+def membership_event_note(
+    *,
+    membership: Membership,
+    kind: str,
+    actor: User | None = None,
+    reason: str = "",
+    data: dict[str, Any] | None = None,
+) -> MembershipEvent:
+    """Record something that happened to a membership without changing its status (a renewal,
+    a scheduled change, a dunning retry). Status changes go through `membership_transition`."""
+    return MembershipEvent.objects.create(
+        membership=membership,
+        kind=kind,
+        from_status=membership.status,
+        to_status=membership.status,
+        actor=actor,
+        reason=reason,
+        data=data or {},
+    )
+
+
 # --- sign-up -----------------------------------------------------------------------------------
 
 
@@ -322,11 +343,9 @@ def _cancel_at_period_end_set(*, membership: Membership, actor: User, cancel: bo
     if locked.cancel_at_period_end != cancel:
         locked.cancel_at_period_end = cancel
         locked.save(update_fields=["cancel_at_period_end"])
-        MembershipEvent.objects.create(
+        membership_event_note(
             membership=locked,
             kind="cancellation_scheduled" if cancel else "cancellation_undone",
-            from_status=locked.status,
-            to_status=locked.status,
             actor=actor,
             data={"ends_after": locked.current_period_end.isoformat()} if cancel else {},
         )
@@ -397,11 +416,9 @@ def membership_plan_change(*, membership: Membership, price_code: str, actor: Us
     if not immediate:
         locked.next_price = new_price
         locked.save(update_fields=["next_price"])
-        MembershipEvent.objects.create(
+        membership_event_note(
             membership=locked,
             kind="plan_change_scheduled",
-            from_status=locked.status,
-            to_status=locked.status,
             actor=actor,
             data={
                 "from": locked.price.code,
@@ -448,11 +465,9 @@ def membership_plan_change(*, membership: Membership, price_code: str, actor: Us
     locked.current_period_start = today
     locked.current_period_end = end
     locked.save(update_fields=["price", "next_price", "current_period_start", "current_period_end"])
-    MembershipEvent.objects.create(
+    membership_event_note(
         membership=locked,
         kind="plan_changed",
-        from_status=locked.status,
-        to_status=locked.status,
         actor=actor,
         data={
             "from": previous.code,
