@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "partners",
     "memberships",
     "billing",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +160,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "memberships-renew-due": {
         "task": "memberships.tasks.memberships_renew_due_task",
         "schedule": 3600.0,
+    },
+    # Upcoming-renewal emails (once per membership and period, however often this runs).
+    "memberships-renewal-reminders": {
+        "task": "memberships.tasks.memberships_renewal_reminders_task",
+        "schedule": 3600.0,
+    },
+    # Emails whose task was lost, or whose delivery is due for another attempt.
+    "notifications-send-due": {
+        "task": "notifications.tasks.notifications_send_due_task",
+        "schedule": 60.0,
     },
     "idempotency-purge": {
         "task": "idempotency.tasks.idempotency_records_purge_task",
@@ -324,3 +335,29 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 
 # Dotted path of the Prime verification provider (memberships/prime.py documents the sandbox).
 PRIME_VERIFIER = env_str("PRIME_VERIFIER", "memberships.prime.SandboxPrimeVerifier")
+
+# --- Email -------------------------------------------------------------------------------------
+
+# Where emails go: `console` (printed by the Celery worker; the development default), `file`
+# (one file per message under EMAIL_FILE_PATH), `smtp` (EMAIL_HOST…; the production default),
+# `locmem` (tests), or the dotted path of any Django email backend (a provider's).
+_EMAIL_BACKENDS = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+}
+_email_backend = env_str("EMAIL_BACKEND", "smtp" if APP_ENV == "production" else "console")
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT_SECONDS", 20)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Membership billing <billing@example.com>")
+# The name emails sign with.
+NOTIFICATION_SERVICE_NAME = env_str("NOTIFICATION_SERVICE_NAME", "Primary Care Membership")
+# Deliveries refused this many times are marked failed (retried with backoff until then).
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)

@@ -2,7 +2,9 @@
 
 Rules:
 - A declined charge of a renewal invoice moves an active membership to `past_due`
-  (event `renewal_failed`, with the decline code). A declined first charge at sign-up leaves the
+  (event `renewal_failed`, with the decline code and the next retry's date); each declined
+  retry records `retry_failed` with the next date, or `final` after the last one. Both email the
+  member (memberships/notices.py). A declined first charge at sign-up leaves the
   membership `pending` instead (the sign-up answers 402).
 - The invoice is charged again on the schedule `DUNNING_RETRY_DAYS` (days after the first
   decline: 3, 5 and 7), each retry an `invoice_pay_retry` with its own attempt number (event
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -43,16 +46,49 @@ class DunningReport:
 
 
 def membership_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> None:
-    """A charge of `invoice` was declined: an active membership billed by it becomes past due.
-    Runs in the transaction that records the failed payment."""
-    for membership in _memberships_billed_by(invoice).filter(status=MembershipStatus.ACTIVE):
-        membership_transition(
-            membership=membership,
-            to_status=MembershipStatus.PAST_DUE,
-            kind="renewal_failed",
-            reason=payment.failure_message,
-            data={"invoice_id": invoice.pk, "decline_code": payment.decline_code},
-        )
+    """A charge of `invoice` was declined: an active membership billed by it becomes past due
+    (`renewal_failed`); a past-due one records the failed retry (`retry_failed`). Both events
+    say what happens next (the next retry's date, or that this was the last). Runs in the
+    transaction that records the failed payment."""
+    data = {
+        "invoice_id": invoice.pk,
+        "decline_code": payment.decline_code,
+        **_dunning_next_step(invoice=invoice),
+    }
+    for membership in _memberships_billed_by(invoice).filter(
+        status__in=[MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE]
+    ):
+        if membership.status == MembershipStatus.ACTIVE:
+            membership_transition(
+                membership=membership,
+                to_status=MembershipStatus.PAST_DUE,
+                kind="renewal_failed",
+                reason=payment.failure_message,
+                data=data,
+            )
+        else:
+            membership_event_note(
+                membership=membership,
+                kind="retry_failed",
+                reason=payment.failure_message,
+                data=data,
+            )
+
+
+def _dunning_next_step(*, invoice: Invoice) -> dict[str, Any]:
+    """After the latest declined charge of `invoice`: which attempt it was and when the next
+    retry is due (`next_retry_on`), or that none is left (`final`)."""
+    failed_at = list(
+        Payment.objects.filter(invoice=invoice, status=PaymentStatus.FAILED)
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+    )
+    attempt = len(failed_at)
+    if attempt == 0 or attempt > len(DUNNING_RETRY_DAYS):
+        return {"attempt": attempt, "final": True}
+    first_failed_on = timezone.localdate(failed_at[0])
+    next_retry_on = first_failed_on + dt.timedelta(days=DUNNING_RETRY_DAYS[attempt - 1])
+    return {"attempt": attempt, "final": False, "next_retry_on": next_retry_on.isoformat()}
 
 
 def memberships_dunning_run(*, as_of: dt.date) -> DunningReport:

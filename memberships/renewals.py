@@ -27,16 +27,14 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing.models import BillingCustomer
-from memberships.models import Membership, MembershipStatus, Price, PrimeStatus
+from memberships.models import Membership, MembershipStatus
 from memberships.periods import period_end
-from memberships.selectors import price_active_get
+from memberships.selectors import membership_renewal_price_get
 from memberships.services import (
     membership_event_note,
     membership_fee_invoice_create,
     membership_transition,
 )
-
-STANDARD_PRICE_CODE = "standard_annual"
 
 
 @dataclass
@@ -90,7 +88,8 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
         report.canceled += 1
         return
     start = membership.current_period_end + dt.timedelta(days=1)
-    price = _renewal_price(membership=membership, start=start, report=report)
+    renewal = membership_renewal_price_get(membership=membership, start=start)
+    price = renewal.price
     end = period_end(start, price.interval)
     customer = BillingCustomer.objects.get(user_id=membership.member.user_id)
     invoice = membership_fee_invoice_create(
@@ -109,6 +108,18 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
     membership.save(
         update_fields=["price", "next_price", "current_period_start", "current_period_end"]
     )
+    if renewal.prime_lapsed:
+        membership_event_note(
+            membership=membership,
+            kind="prime_lapsed",
+            reason="Prime is not verified for the new period; renewed at the standard price",
+            data={
+                "was": renewal.planned.code,
+                "now": price.code,
+                "amount_cents": price.amount_cents,
+            },
+        )
+        report.prime_lapsed += 1
     membership_event_note(
         membership=membership,
         kind="renewed",
@@ -121,30 +132,3 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
         },
     )
     report.renewed += 1
-
-
-def _renewal_price(*, membership: Membership, start: dt.date, report: RenewalReport) -> Price:
-    """The price for the period starting `start`: the scheduled one or the same plan's current
-    price; a Prime plan falls back to the standard price when Prime is not verified that day."""
-    code = (membership.next_price or membership.price).code
-    price = price_active_get(code=code, on=start)
-    if not price.requires_prime:
-        return price
-    latest = membership.member.prime_checks.order_by("-checked_at", "-id").first()
-    still_prime = (
-        latest is not None
-        and latest.status == PrimeStatus.VERIFIED
-        and latest.verified_until is not None
-        and latest.verified_until >= start
-    )
-    if still_prime:
-        return price
-    standard = price_active_get(code=STANDARD_PRICE_CODE, on=start)
-    membership_event_note(
-        membership=membership,
-        kind="prime_lapsed",
-        reason="Prime is not verified for the new period; renewed at the standard price",
-        data={"was": price.code, "now": standard.code, "amount_cents": standard.amount_cents},
-    )
-    report.prime_lapsed += 1
-    return standard

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
 
 from billing.models import Invoice
 from config.errors import NotFoundError
-from memberships.models import LIVE_STATUSES, Market, Member, MemberMarket, Membership, Price
+from memberships.models import (
+    LIVE_STATUSES,
+    Market,
+    Member,
+    MemberMarket,
+    Membership,
+    Price,
+    PrimeStatus,
+)
+
+# The plan a Prime member renews on when Prime is no longer verified.
+STANDARD_PRICE_CODE = "standard_annual"
 
 
 def price_active_get(*, code: str, on: dt.date) -> Price:
@@ -19,6 +31,36 @@ def price_active_get(*, code: str, on: dt.date) -> Price:
             f"No price {code!r} is on sale on {on}.", details={"field": "price_code"}
         )
     return price
+
+
+@dataclass(frozen=True)
+class RenewalPrice:
+    price: Price  # what the next period will cost
+    planned: Price  # what it would cost with Prime verified (the same unless Prime lapsed)
+
+    @property
+    def prime_lapsed(self) -> bool:
+        return self.price.pk != self.planned.pk
+
+
+def membership_renewal_price_get(*, membership: Membership, start: dt.date) -> RenewalPrice:
+    """The price of the period that starts on `start`: the scheduled plan change or the same
+    plan, at its price on that day; a Prime plan falls back to the standard price when the
+    member's latest Prime check does not cover that day."""
+    code = (membership.next_price or membership.price).code
+    planned = price_active_get(code=code, on=start)
+    if not planned.requires_prime:
+        return RenewalPrice(planned, planned)
+    latest = membership.member.prime_checks.order_by("-checked_at", "-id").first()
+    still_prime = (
+        latest is not None
+        and latest.status == PrimeStatus.VERIFIED
+        and latest.verified_until is not None
+        and latest.verified_until >= start
+    )
+    if still_prime:
+        return RenewalPrice(planned, planned)
+    return RenewalPrice(price_active_get(code=STANDARD_PRICE_CODE, on=start), planned)
 
 
 def member_market_on(*, member: Member, on: dt.date) -> Market | None:

@@ -44,6 +44,7 @@ from memberships.models import (
     Price,
     PrimeVerification,
 )
+from memberships.notices import membership_event_notify
 from memberships.periods import period_end
 from memberships.prime import PrimeCheck, prime_verifier, token_fingerprint
 from memberships.selectors import price_active_get
@@ -79,7 +80,7 @@ def membership_transition(
         locked.ended_at = clock.now()
         update_fields.append("ended_at")
     locked.save(update_fields=update_fields)
-    MembershipEvent.objects.create(
+    event = MembershipEvent.objects.create(
         membership=locked,
         kind=kind,
         from_status=current,
@@ -88,6 +89,7 @@ def membership_transition(
         reason=reason,
         data=data or {},
     )
+    membership_event_notify(event=event)
     membership.status = locked.status
     membership.ended_at = locked.ended_at
     return locked
@@ -102,8 +104,9 @@ def membership_event_note(
     data: dict[str, Any] | None = None,
 ) -> MembershipEvent:
     """Record something that happened to a membership without changing its status (a renewal,
-    a scheduled change, a dunning retry). Status changes go through `membership_transition`."""
-    return MembershipEvent.objects.create(
+    a scheduled change, a dunning retry). Status changes go through `membership_transition`.
+    Either way the event's email, if it calls for one, is queued (memberships/notices.py)."""
+    event = MembershipEvent.objects.create(
         membership=membership,
         kind=kind,
         from_status=membership.status,
@@ -112,6 +115,8 @@ def membership_event_note(
         reason=reason,
         data=data or {},
     )
+    membership_event_notify(event=event)
+    return event
 
 
 # --- sign-up -----------------------------------------------------------------------------------

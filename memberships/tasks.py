@@ -8,6 +8,7 @@ from celery import shared_task
 
 from config import clock
 from memberships.dunning import memberships_dunning_run
+from memberships.notices import membership_renewal_reminders_queue
 from memberships.renewals import memberships_renew_due
 
 logger = logging.getLogger(__name__)
@@ -25,3 +26,10 @@ def memberships_renew_due_task() -> None:
         dunning.retries_queued,
         dunning.canceled,
     )
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def memberships_renewal_reminders_task() -> None:
+    queued = membership_renewal_reminders_queue(as_of=clock.today())
+    if queued:
+        logger.info("Renewal reminders: %s queued", queued)

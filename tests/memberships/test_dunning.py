@@ -90,11 +90,14 @@ def test_retries_follow_the_schedule_then_the_membership_is_canceled(past_due):
     )
     renewal.refresh_from_db()
     assert renewal.status == InvoiceStatus.UNCOLLECTIBLE
-    assert kinds(membership)[-5:] == [
+    assert kinds(membership)[-8:] == [
         "renewal_failed",
         "dunning_retry",
+        "retry_failed",
         "dunning_retry",
+        "retry_failed",
         "dunning_retry",
+        "retry_failed",
         "dunning_exhausted",
     ]
 
