@@ -65,6 +65,7 @@ def membership_event_notify(*, event: MembershipEvent) -> None:
     if "amount_cents" in data:  # prime_lapsed: the standard price now charged
         context["amount"] = money_display(amount_cents=data["amount_cents"])
     if "refund_cents" in data:
+        context["refund_cents"] = data["refund_cents"]
         context["refund"] = money_display(amount_cents=data["refund_cents"])
     if data.get("next_retry_on"):
         context["next_retry_on"] = _day(dt.date.fromisoformat(data["next_retry_on"]))

@@ -26,7 +26,6 @@ CONTEXT = {
     "plan": "Standard annual",
     "period_start": "January 1, 2027",
     "period_end": "December 31, 2027",
-    "cancels": True,
 }
 
 
@@ -58,7 +57,7 @@ def test_an_email_is_sent_after_the_commit_to_the_users_address():
     assert (
         message.subject == "Your Primary Care Membership membership will end on December 31, 2027"
     )
-    assert "Standard annual membership will not renew" in message.body
+    assert "your membership (Standard annual) will not renew" in message.body
     assert "{{" not in message.body
     assert "{%" not in message.body
     assert EmailNotification.objects.get().status == NotificationStatus.SENT
