@@ -38,7 +38,7 @@ SIGNUP = {
 
 
 def subjects() -> list[str]:
-    return [message.subject for message in mail.outbox]
+    return [str(message.subject) for message in mail.outbox]
 
 
 def day(value: dt.date) -> str:
