@@ -32,7 +32,15 @@ from billing.models import (
     StripeCommandKind,
 )
 from billing.selectors import installation_key_prefix
-from billing.signals import invoice_paid, invoice_payment_failed
+from billing.signals import (
+    invoice_finalized,
+    invoice_paid,
+    invoice_payment_failed,
+    invoice_voided,
+    invoice_written_off,
+    payment_succeeded,
+    refund_succeeded,
+)
 from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
 from config.errors import ConflictError, DomainError
 from employers.models import Employer
@@ -325,6 +333,8 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
         changed.add("amount_paid_cents")
     if changed:
         invoice.save(update_fields=sorted(changed))
+    if "status" in changed or "finalized_at" in changed:
+        _invoice_status_announce(invoice=invoice)
     if invoice.status == InvoiceStatus.PAID:
         _payment_success_ensure(
             invoice=invoice,
@@ -334,6 +344,16 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
     if became_paid:
         invoice_paid.send(sender=Invoice, invoice=invoice)
     return invoice
+
+
+def _invoice_status_announce(*, invoice: Invoice) -> None:
+    """Tell the ledger what the invoice's new state means (its receivers are idempotent)."""
+    if invoice.status in {InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE}:
+        invoice_finalized.send(sender=Invoice, invoice=invoice)
+    if invoice.status == InvoiceStatus.UNCOLLECTIBLE:
+        invoice_written_off.send(sender=Invoice, invoice=invoice)
+    if invoice.status == InvoiceStatus.VOID:
+        invoice_voided.send(sender=Invoice, invoice=invoice)
 
 
 def _invoice_for_snapshot(snapshot: StripeInvoiceSnapshot) -> Invoice | None:
@@ -359,13 +379,15 @@ def _payment_success_ensure(
     row lock, so the pusher and a webhook cannot both create it)."""
     payment = Payment.objects.filter(invoice=invoice, status=PaymentStatus.SUCCEEDED).first()
     if payment is None:
-        return Payment.objects.create(
+        payment = Payment.objects.create(
             invoice=invoice,
             status=PaymentStatus.SUCCEEDED,
             amount_cents=amount_cents,
             currency=invoice.currency,
             stripe_payment_intent_id=payment_intent_id or None,
         )
+        payment_succeeded.send(sender=Payment, payment=payment)
+        return payment
     if payment_intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = payment_intent_id
         payment.save(update_fields=["stripe_payment_intent_id"])
@@ -436,7 +458,10 @@ def refund_create(*, payment: Payment, amount_cents: int, reason: str) -> Refund
 
 @transaction.atomic
 def refund_record_stripe_result(*, refund: Refund, stripe_refund_id: str, succeeded: bool) -> None:
-    Refund.objects.filter(pk=refund.pk).update(
-        stripe_refund_id=stripe_refund_id,
-        status=RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED,
-    )
+    locked = Refund.objects.select_for_update().get(pk=refund.pk)
+    newly_succeeded = succeeded and locked.status != RefundStatus.SUCCEEDED
+    locked.stripe_refund_id = stripe_refund_id
+    locked.status = RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED
+    locked.save(update_fields=["stripe_refund_id", "status"])
+    if newly_succeeded:
+        refund_succeeded.send(sender=Refund, refund=locked)

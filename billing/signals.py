@@ -9,3 +9,19 @@ invoice_paid = Signal()
 # Sent inside the transaction that records a declined charge of an invoice.
 # Arguments: invoice (billing.models.Invoice), payment (the failed billing.models.Payment).
 invoice_payment_failed = Signal()
+
+# Sent inside the transaction that records an invoice as finalized in Stripe (open, or paid at
+# once), possibly more than once for one invoice (receivers are idempotent).
+# Arguments: invoice.
+invoice_finalized = Signal()
+
+# Sent inside the transaction that records an invoice as voided, or as uncollectible (written
+# off). Arguments: invoice.
+invoice_voided = Signal()
+invoice_written_off = Signal()
+
+# Sent inside the transaction that creates an invoice's succeeded payment. Arguments: payment.
+payment_succeeded = Signal()
+
+# Sent inside the transaction that records a refund as succeeded in Stripe. Arguments: refund.
+refund_succeeded = Signal()

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "memberships",
     "billing",
     "notifications",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -171,6 +172,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "notifications.tasks.notifications_send_due_task",
         "schedule": 60.0,
     },
+    # Revenue recognition up to today (a re-run the same day posts nothing).
+    "ledger-recognize": {"task": "ledger.tasks.ledger_recognize_task", "schedule": 3600.0},
     "idempotency-purge": {
         "task": "idempotency.tasks.idempotency_records_purge_task",
         "schedule": 3600.0,

@@ -48,6 +48,7 @@ from memberships.notices import membership_event_notify
 from memberships.periods import period_end
 from memberships.prime import PrimeCheck, prime_verifier, token_fingerprint
 from memberships.selectors import price_active_get
+from memberships.signals import membership_service_ended
 
 
 class InvalidTransitionError(ConflictError):
@@ -76,10 +77,15 @@ def membership_transition(
         )
     locked.status = to_status
     update_fields = ["status"]
-    if to_status in {MembershipStatus.CANCELED, MembershipStatus.EXPIRED}:
+    ended = to_status in {MembershipStatus.CANCELED, MembershipStatus.EXPIRED}
+    if ended:
         locked.ended_at = clock.now()
         update_fields.append("ended_at")
     locked.save(update_fields=update_fields)
+    if ended:  # not served from today on
+        membership_service_ended.send(
+            sender=Membership, membership=locked, last_day=clock.today() - dt.timedelta(days=1)
+        )
     event = MembershipEvent.objects.create(
         membership=locked,
         kind=kind,
@@ -470,6 +476,9 @@ def membership_plan_change(*, membership: Membership, price_code: str, actor: Us
     locked.current_period_start = today
     locked.current_period_end = end
     locked.save(update_fields=["price", "next_price", "current_period_start", "current_period_end"])
+    membership_service_ended.send(
+        sender=Membership, membership=locked, last_day=today - dt.timedelta(days=1)
+    )
     membership_event_note(
         membership=locked,
         kind="plan_changed",

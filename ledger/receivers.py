@@ -1,0 +1,58 @@
+"""Connections from billing's and memberships' signals to ledger services (no logic here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from billing.models import Invoice, Payment, Refund
+from billing.signals import (
+    invoice_finalized,
+    invoice_voided,
+    invoice_written_off,
+    payment_succeeded,
+    refund_succeeded,
+)
+from ledger.services import (
+    ledger_invoice_finalized,
+    ledger_invoice_voided,
+    ledger_invoice_written_off,
+    ledger_membership_service_ended,
+    ledger_payment_succeeded,
+    ledger_refund_succeeded,
+)
+from memberships.models import Membership
+from memberships.signals import membership_service_ended
+
+
+@receiver(invoice_finalized, dispatch_uid="ledger.invoice_finalized")
+def on_invoice_finalized(sender: type[Invoice], *, invoice: Invoice, **kwargs: Any) -> None:
+    ledger_invoice_finalized(invoice=invoice)
+
+
+@receiver(invoice_written_off, dispatch_uid="ledger.invoice_written_off")
+def on_invoice_written_off(sender: type[Invoice], *, invoice: Invoice, **kwargs: Any) -> None:
+    ledger_invoice_written_off(invoice=invoice)
+
+
+@receiver(invoice_voided, dispatch_uid="ledger.invoice_voided")
+def on_invoice_voided(sender: type[Invoice], *, invoice: Invoice, **kwargs: Any) -> None:
+    ledger_invoice_voided(invoice=invoice)
+
+
+@receiver(payment_succeeded, dispatch_uid="ledger.payment_succeeded")
+def on_payment_succeeded(sender: type[Payment], *, payment: Payment, **kwargs: Any) -> None:
+    ledger_payment_succeeded(payment=payment)
+
+
+@receiver(refund_succeeded, dispatch_uid="ledger.refund_succeeded")
+def on_refund_succeeded(sender: type[Refund], *, refund: Refund, **kwargs: Any) -> None:
+    ledger_refund_succeeded(refund=refund)
+
+
+@receiver(membership_service_ended, dispatch_uid="ledger.membership_service_ended")
+def on_membership_service_ended(
+    sender: type[Membership], *, membership: Membership, last_day: Any, **kwargs: Any
+) -> None:
+    ledger_membership_service_ended(membership=membership, last_day=last_day)
