@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from psycopg.errors import UniqueViolation
 
 from ledger.models import Account, JournalEntry, Posting
 
@@ -87,7 +88,9 @@ def journal_entry_post(
                 )
                 for p in postings
             )
-    except IntegrityError:
+    except IntegrityError as exc:
+        if not isinstance(exc.__cause__, UniqueViolation):
+            raise  # unbalanced, or another rule of the database
         # the same event posted concurrently won the unique key
         return JournalEntry.objects.get(idempotency_key=idempotency_key)
     return entry
