@@ -10,6 +10,8 @@ api_v1 = [
     path("", include("memberships.urls")),
     path("employers/", include("employers.urls")),
     path("partners/", include("partners.urls")),
+    path("ledger/", include("ledger.urls")),
+    path("statements/", include("ledger.statement_urls")),
 ]
 
 urlpatterns = [
