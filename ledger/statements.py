@@ -1,0 +1,386 @@
+"""Partner revenue-share statements, built from the ledger.
+
+For one partner and one month, per market the partner has an agreement for:
+- recognized revenue = credits to membership revenue dated in the month (market dimension);
+- refunds and credits = debits to the refunds-and-credits account dated in the month;
+- net basis = recognized - refunds and credits;
+- share = for each agreement in force during the month, round_half_up(net of its days *
+  share_bps / 10000) (a mid-month change splits the month by day);
+- recoupment = round_half_up(net of its days * recoupment_rate_bps / 10000) while the
+  agreement's start-up contribution is not repaid, never more than what is left, nothing when
+  the net is negative;
+- prior-period adjustments: the share of each approved earlier month recomputed from today's
+  ledger, minus what was approved for it (and adjusted since);
+- amount due = shares + recoupments + adjustments; member counts (active at the month's end,
+  new and churned in it) by home market.
+
+States (one transition table): draft → approved (locked; its amount is accrued to the
+partner's payable account: Dr revenue share, Cr payable) → paid (the payout is posted: Dr
+payable, Cr operating cash). Regenerating a draft from an unchanged ledger changes nothing; an
+approved statement never changes again.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import Q, Sum
+
+from accounts.models import User
+from config import clock
+from config.errors import ConflictError
+from ledger import chart
+from ledger.journal import Dimensions, PostingInput, debit_credit, journal_entry_post
+from ledger.models import (
+    Posting,
+    RevenueShareAgreement,
+    Statement,
+    StatementLine,
+    StatementLineKind,
+    StatementStatus,
+)
+from partners.models import Partner
+
+ALLOWED_TRANSITIONS: dict[StatementStatus, frozenset[StatementStatus]] = {
+    StatementStatus.DRAFT: frozenset({StatementStatus.APPROVED}),
+    StatementStatus.APPROVED: frozenset({StatementStatus.PAID}),
+    StatementStatus.PAID: frozenset(),
+}
+
+
+def month_bounds(period: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and last day of the month of `period`."""
+    first = period.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def round_half_up_bps(amount_cents: int, bps: int) -> int:
+    """amount * bps / 10000, rounded half away from zero."""
+    sign = -1 if amount_cents < 0 else 1
+    return sign * ((2 * abs(amount_cents) * bps + 10000) // 20000)
+
+
+@dataclass
+class MarketFigures:
+    market_id: int
+    recognized_cents: int = 0
+    refunds_cents: int = 0
+    share_cents: int = 0
+    recoupment_cents: int = 0
+    active_members: int = 0
+    new_members: int = 0
+    churned_members: int = 0
+
+    @property
+    def net_cents(self) -> int:
+        return self.recognized_cents - self.refunds_cents
+
+
+@dataclass
+class StatementFigures:
+    markets: dict[int, MarketFigures] = field(default_factory=dict)
+    adjustments: list[tuple[int, dt.date, int]] = field(default_factory=list)  # market, period
+
+
+def _agreements(partner_id: int, first: dt.date, last: dt.date) -> list[RevenueShareAgreement]:
+    return list(
+        RevenueShareAgreement.objects.filter(partner_id=partner_id, effective_from__lte=last)
+        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=first))
+        .order_by("market_id", "effective_from")
+    )
+
+
+def _daily_net(
+    partner_id: int, first: dt.date, last: dt.date
+) -> dict[tuple[int, dt.date], list[int]]:
+    """(market, day) → [recognized, refunds and credits] from the ledger."""
+    rows = (
+        Posting.objects.filter(
+            partner_id=partner_id,
+            occurred_on__gte=first,
+            occurred_on__lte=last,
+            market_id__isnull=False,
+            account__code__in=[chart.MEMBERSHIP_REVENUE, chart.REFUNDS_CREDITS],
+        )
+        .values("market_id", "occurred_on", "account__code")
+        .annotate(total=Sum("amount_cents"))
+    )
+    daily: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        key = (row["market_id"], row["occurred_on"])
+        if row["account__code"] == chart.MEMBERSHIP_REVENUE:
+            daily[key][0] += -row["total"]
+        else:
+            daily[key][1] += row["total"]
+    return daily
+
+
+def _recouped_before(partner_id: int, agreement: RevenueShareAgreement, period: dt.date) -> int:
+    return int(
+        StatementLine.objects.filter(
+            statement__partner_id=partner_id,
+            statement__status__in=[StatementStatus.APPROVED, StatementStatus.PAID],
+            statement__period__lt=period,
+            statement__period__gte=agreement.effective_from.replace(day=1),
+            market_id=agreement.market_id,
+            kind=StatementLineKind.MARKET,
+        ).aggregate(total=Sum("recoupment_cents"))["total"]
+        or 0
+    )
+
+
+def statement_figures(
+    *, partner_id: int, period: dt.date, with_recoupment: bool = True
+) -> StatementFigures:
+    """This month's figures of one partner, per market, computed from the ledger now."""
+    first, last = month_bounds(period)
+    figures = StatementFigures()
+    agreements = _agreements(partner_id, first, last)
+    daily = _daily_net(partner_id, first, last)
+    for agreement in agreements:
+        market = figures.markets.setdefault(agreement.market_id, MarketFigures(agreement.market_id))
+        start = max(first, agreement.effective_from)
+        end = min(
+            last, (agreement.effective_until or last + dt.timedelta(days=1)) - dt.timedelta(days=1)
+        )
+        recognized = refunds = 0
+        for (market_id, day), (rec, ref) in daily.items():
+            if market_id == agreement.market_id and start <= day <= end:
+                recognized += rec
+                refunds += ref
+        market.recognized_cents += recognized
+        market.refunds_cents += refunds
+        net = recognized - refunds
+        market.share_cents += round_half_up_bps(net, agreement.share_bps)
+        if (
+            with_recoupment
+            and agreement.recoupment_total_cents
+            and agreement.recoupment_rate_bps
+            and net > 0
+        ):
+            left = agreement.recoupment_total_cents - _recouped_before(partner_id, agreement, first)
+            market.recoupment_cents += max(
+                0, min(round_half_up_bps(net, agreement.recoupment_rate_bps), left)
+            )
+    for market_id, counts in _member_counts(list(figures.markets), first, last).items():
+        market = figures.markets[market_id]
+        market.active_members, market.new_members, market.churned_members = counts
+    return figures
+
+
+def _member_counts(
+    market_ids: list[int], first: dt.date, last: dt.date
+) -> dict[int, tuple[int, int, int]]:
+    """market → (active at the end of the month, new in it, churned in it), by the member's
+    home market on the month's last day; a membership counts from its activation."""
+    if not market_ids:
+        return {}
+    start = clock.start_of_day(first)
+    end = clock.start_of_day(last + dt.timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT home.market_id,
+                   count(*) FILTER (WHERE act.at < %(end)s
+                                    AND (m.ended_at IS NULL OR m.ended_at >= %(end)s)),
+                   count(*) FILTER (WHERE act.at >= %(start)s AND act.at < %(end)s),
+                   count(*) FILTER (WHERE m.ended_at >= %(start)s AND m.ended_at < %(end)s)
+              FROM memberships_membership m
+              JOIN LATERAL (SELECT min(e.created_at) AS at FROM memberships_membershipevent e
+                             WHERE e.membership_id = m.id AND e.kind = 'activated') act
+                ON act.at IS NOT NULL
+              JOIN LATERAL (SELECT x.market_id FROM memberships_membermarket x
+                             WHERE x.member_id = m.member_id AND x.effective_from <= %(last)s
+                             ORDER BY x.effective_from DESC LIMIT 1) home ON true
+             WHERE home.market_id = ANY(%(markets)s)
+             GROUP BY home.market_id
+            """,
+            {"start": start, "end": end, "last": last, "markets": market_ids},
+        )
+        return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
+
+
+def _adjustments(partner_id: int, period: dt.date) -> list[tuple[int, dt.date, int]]:
+    """(market, earlier period, cents) for every approved earlier month whose share, recomputed
+    from today's ledger, differs from what was approved and adjusted since."""
+    out: list[tuple[int, dt.date, int]] = []
+    earlier = Statement.objects.filter(
+        partner_id=partner_id,
+        period__lt=period,
+        status__in=[StatementStatus.APPROVED, StatementStatus.PAID],
+    ).order_by("period")
+    for statement in earlier:
+        now = statement_figures(
+            partner_id=partner_id, period=statement.period, with_recoupment=False
+        )
+        booked: dict[int, int] = defaultdict(int)
+        for line in statement.lines.filter(kind=StatementLineKind.MARKET):
+            booked[line.market_id] += line.share_cents
+        for line in StatementLine.objects.filter(
+            statement__partner_id=partner_id,
+            statement__status__in=[StatementStatus.APPROVED, StatementStatus.PAID],
+            kind=StatementLineKind.ADJUSTMENT,
+            adjusts_period=statement.period,
+        ):
+            booked[line.market_id] += line.amount_cents
+        for market_id in set(booked) | set(now.markets):
+            share_now = now.markets[market_id].share_cents if market_id in now.markets else 0
+            delta = share_now - booked[market_id]
+            if delta:
+                out.append((market_id, statement.period, delta))
+    return out
+
+
+@transaction.atomic
+def statement_generate(*, partner: Partner, period: dt.date) -> Statement:
+    """The partner's statement for the month of `period`: made, or regenerated while it is a
+    draft. An approved or paid statement is returned as it is."""
+    first, _ = month_bounds(period)
+    statement, _ = Statement.objects.get_or_create(partner=partner, period=first)
+    statement = Statement.objects.select_for_update().get(pk=statement.pk)
+    if statement.status != StatementStatus.DRAFT:
+        return statement
+    figures = statement_figures(partner_id=partner.pk, period=first)
+    lines = [
+        StatementLine(
+            statement=statement,
+            kind=StatementLineKind.MARKET,
+            market_id=m.market_id,
+            recognized_cents=m.recognized_cents,
+            refunds_cents=m.refunds_cents,
+            net_cents=m.net_cents,
+            share_cents=m.share_cents,
+            recoupment_cents=m.recoupment_cents,
+            amount_cents=m.share_cents + m.recoupment_cents,
+            active_members=m.active_members,
+            new_members=m.new_members,
+            churned_members=m.churned_members,
+        )
+        for m in sorted(figures.markets.values(), key=lambda m: m.market_id)
+    ] + [
+        StatementLine(
+            statement=statement,
+            kind=StatementLineKind.ADJUSTMENT,
+            market_id=market_id,
+            adjusts_period=adjusted,
+            amount_cents=cents,
+        )
+        for market_id, adjusted, cents in _adjustments(partner.pk, first)
+    ]
+    if _line_values(lines) != _line_values(list(statement.lines.order_by("id"))):
+        statement.lines.all().delete()
+        StatementLine.objects.bulk_create(lines)
+        statement.generated_at = clock.now()
+    market_lines = [line for line in lines if line.kind == StatementLineKind.MARKET]
+    statement.recognized_cents = sum(line.recognized_cents for line in market_lines)
+    statement.refunds_cents = sum(line.refunds_cents for line in market_lines)
+    statement.net_cents = sum(line.net_cents for line in market_lines)
+    statement.share_cents = sum(line.share_cents for line in market_lines)
+    statement.recoupment_cents = sum(line.recoupment_cents for line in market_lines)
+    statement.adjustment_cents = sum(
+        line.amount_cents for line in lines if line.kind == StatementLineKind.ADJUSTMENT
+    )
+    statement.amount_due_cents = sum(line.amount_cents for line in lines)
+    statement.save()
+    return statement
+
+
+def _line_values(lines: list[StatementLine]) -> list[tuple[object, ...]]:
+    fields = [
+        "kind",
+        "market_id",
+        "adjusts_period",
+        "recognized_cents",
+        "refunds_cents",
+        "net_cents",
+        "share_cents",
+        "recoupment_cents",
+        "amount_cents",
+        "active_members",
+        "new_members",
+        "churned_members",
+    ]
+    return [tuple(getattr(line, name) for name in fields) for line in lines]
+
+
+def statements_generate(*, period: dt.date) -> list[Statement]:
+    """A statement for every partner with an agreement in force during the month."""
+    first, last = month_bounds(period)
+    partner_ids = (
+        RevenueShareAgreement.objects.filter(effective_from__lte=last)
+        .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=first))
+        .values_list("partner_id", flat=True)
+        .distinct()
+    )
+    return [
+        statement_generate(partner=partner, period=first)
+        for partner in Partner.objects.filter(pk__in=partner_ids).order_by("id")
+    ]
+
+
+def _transition(statement: Statement, to: StatementStatus) -> None:
+    current = StatementStatus(statement.status)
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise ConflictError(
+            f"A {current} statement cannot become {to}.",
+            details={"from": current, "to": to},
+        )
+    statement.status = to
+
+
+@transaction.atomic
+def statement_approve(*, statement: Statement, actor: User) -> Statement:
+    """Lock the statement (regenerated one last time) and accrue its amount to the partner's
+    payable account, by market."""
+    locked = Statement.objects.select_for_update().get(pk=statement.pk)
+    if locked.status == StatementStatus.DRAFT:
+        locked = statement_generate(partner=locked.partner, period=locked.period)
+    _transition(locked, StatementStatus.APPROVED)
+    payable = chart.partner_payable_account(locked.partner_id)
+    expense = chart.account_get(chart.REVENUE_SHARE)
+    postings: list[PostingInput] = []
+    for line in locked.lines.order_by("id"):
+        postings += debit_credit(
+            debit=expense,
+            credit=payable,
+            amount_cents=line.amount_cents,
+            dimensions=Dimensions(partner_id=locked.partner_id, market_id=line.market_id),
+        )
+    journal_entry_post(
+        idempotency_key=f"statement:{locked.pk}:accrual",
+        kind="revenue_share_accrual",
+        occurred_on=clock.today(),
+        postings=postings,
+        memo=f"revenue share {locked.period:%Y-%m}",
+    )
+    locked.approved_at = clock.now()
+    locked.approved_by = actor
+    locked.save(update_fields=["status", "approved_at", "approved_by"])
+    return locked
+
+
+@transaction.atomic
+def statement_payout_record(*, statement: Statement, actor: User, reference: str) -> Statement:
+    """The partner was paid the statement's amount: Dr payable, Cr operating cash."""
+    locked = Statement.objects.select_for_update().get(pk=statement.pk)
+    _transition(locked, StatementStatus.PAID)
+    journal_entry_post(
+        idempotency_key=f"statement:{locked.pk}:payout",
+        kind="partner_payout",
+        occurred_on=clock.today(),
+        postings=debit_credit(
+            debit=chart.partner_payable_account(locked.partner_id),
+            credit=chart.account_get(chart.CASH_OPERATING),
+            amount_cents=locked.amount_due_cents,
+            dimensions=Dimensions(partner_id=locked.partner_id),
+        ),
+        memo=f"payout {reference}"[:500],
+    )
+    locked.paid_at = clock.now()
+    locked.payout_reference = reference
+    locked.save(update_fields=["status", "paid_at", "payout_reference"])
+    return locked
