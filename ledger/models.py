@@ -9,13 +9,15 @@ event that caused it (unique), so a replayed event posts nothing."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import Q
 
+from accounts.scoping import ScopedQuerySet
+from accounts.selectors import Access
 from config import clock
 from memberships.models import DateRange
 
@@ -185,6 +187,14 @@ class StatementStatus(models.TextChoices):
     PAID = "paid"  # the payout is posted
 
 
+class StatementQuerySet(ScopedQuerySet["Statement"]):
+    def visible_to(self, access: Access) -> Self:
+        """Staff see every statement; a partner viewer sees only their partner's."""
+        if access.is_staff_wide:
+            return self
+        return self.filter(partner_id__in=access.partner_ids)
+
+
 class Statement(models.Model):
     partner = models.ForeignKey(
         "partners.Partner", on_delete=models.PROTECT, related_name="statements"
@@ -207,6 +217,8 @@ class Statement(models.Model):
     )
     paid_at = models.DateTimeField(null=True, blank=True)
     payout_reference = models.CharField(max_length=200, blank=True)
+
+    objects: ClassVar[StatementQuerySet] = StatementQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         constraints: ClassVar = [
