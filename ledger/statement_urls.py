@@ -1,3 +1,4 @@
-from django.urls import path  # noqa: F401
+from django.urls import URLPattern
 
-urlpatterns: list = []
+# The statement API (finance staff and partner viewers) comes next; see ledger/statements.py.
+urlpatterns: list[URLPattern] = []

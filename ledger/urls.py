@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from ledger.apis import AccountBalanceListApi, JournalEntryDetailApi, JournalEntryListApi
+
+urlpatterns = [
+    path("accounts/", AccountBalanceListApi.as_view(), name="ledger-account-list"),
+    path("entries/", JournalEntryListApi.as_view(), name="ledger-entry-list"),
+    path("entries/<int:pk>/", JournalEntryDetailApi.as_view(), name="ledger-entry-detail"),
+]

@@ -1,0 +1,130 @@
+"""Reads of the ledger for finance: account balances as of a day, and journal entries with
+their postings. The querysets returned are scoped querysets (`visible_to`), so the API views
+apply the caller's scope to them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Self, TypedDict, TypeVar
+
+from django.db import models
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Prefetch, Q, Sum, When
+from django.db.models.functions import Coalesce
+
+from accounts.scoping import ScopedQuerySet
+from accounts.selectors import Access
+from ledger.models import Account, AccountType, JournalEntry, Posting
+
+LEDGER_CURRENCY = "usd"
+
+# Accounts whose normal balance is a credit: finance reads them with the sign turned round.
+CREDIT_NORMAL_TYPES = (AccountType.LIABILITY, AccountType.REVENUE)
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class AccountBalance(TypedDict):
+    balance_cents: int
+    normal_balance_cents: int
+
+
+if TYPE_CHECKING:  # WithAnnotations takes its second argument only for the type checker
+    from django_stubs_ext import WithAnnotations
+
+    AccountWithBalance = WithAnnotations[Account, AccountBalance]
+
+
+class LedgerQuerySet(ScopedQuerySet[_M]):
+    """Who sees ledger rows: finance staff and operator admins all of them, nobody else any.
+
+    Interim: ledger/models.py does not give Account and JournalEntry a scoped manager yet, so
+    the rows are read through this QuerySet class (`LedgerQuerySet(model=JournalEntry)`). Once
+    the models carry `objects = <Model>QuerySet.as_manager()` with this same rule, `_accounts()`
+    and `_journal_entries()` below return `<Model>.objects.all()` and this class goes."""
+
+    def visible_to(self, access: Access) -> Self:
+        return self if access.is_staff_wide else self.none()
+
+
+def _accounts() -> LedgerQuerySet[Account]:
+    return LedgerQuerySet(model=Account)
+
+
+def _journal_entries() -> LedgerQuerySet[JournalEntry]:
+    return LedgerQuerySet(model=JournalEntry)
+
+
+def account_balances_as_of(*, as_of: dt.date) -> LedgerQuerySet[AccountWithBalance]:
+    """Every account, by code, annotated with its balance in cents at the end of `as_of`:
+    `balance_cents` (debits positive, credits negative) and `normal_balance_cents` (the balance
+    turned round for liability and revenue accounts, so that their usual figure is positive).
+    One aggregate query; an account without postings by then has 0. USD postings only."""
+    balance = Coalesce(
+        Sum(
+            "postings__amount_cents",
+            filter=Q(postings__occurred_on__lte=as_of, postings__currency=LEDGER_CURRENCY),
+        ),
+        0,
+        output_field=BigIntegerField(),
+    )
+    return (
+        _accounts()
+        .annotate(balance_cents=balance)
+        .annotate(
+            normal_balance_cents=Case(
+                When(type__in=CREDIT_NORMAL_TYPES, then=-F("balance_cents")),
+                default=F("balance_cents"),
+                output_field=BigIntegerField(),
+            )
+        )
+        .order_by("code")
+    )
+
+
+def journal_entries_with_postings() -> LedgerQuerySet[JournalEntry]:
+    """Journal entries, newest first, their postings (with the account) prefetched in one more
+    query whatever the number of entries."""
+    postings = Posting.objects.select_related("account").order_by("id")
+    return (
+        _journal_entries()
+        .prefetch_related(Prefetch("postings", queryset=postings))
+        .order_by("-occurred_on", "-id")
+    )
+
+
+def journal_entries_filtered(
+    *,
+    account_code: str | None = None,
+    partner_id: int | None = None,
+    market_id: int | None = None,
+    membership_id: int | None = None,
+    invoice_line_id: int | None = None,
+    kind: str | None = None,
+    occurred_from: dt.date | None = None,
+    occurred_to: dt.date | None = None,
+) -> LedgerQuerySet[JournalEntry]:
+    """`journal_entries_with_postings()` narrowed by what is given. The posting criteria
+    (account, partner, market, membership, invoice line) select entries having at least one
+    posting that meets all of them; `occurred_from`/`occurred_to` are inclusive."""
+    entries = journal_entries_with_postings()
+    if kind is not None:
+        entries = entries.filter(kind=kind)
+    if occurred_from is not None:
+        entries = entries.filter(occurred_on__gte=occurred_from)
+    if occurred_to is not None:
+        entries = entries.filter(occurred_on__lte=occurred_to)
+    posting_criteria = {
+        name: value
+        for name, value in (
+            ("account__code", account_code),
+            ("partner_id", partner_id),
+            ("market_id", market_id),
+            ("membership_id", membership_id),
+            ("invoice_line_id", invoice_line_id),
+        )
+        if value is not None
+    }
+    if posting_criteria:
+        matching = Posting.objects.filter(entry=OuterRef("pk"), **posting_criteria)
+        entries = entries.filter(Exists(matching))
+    return entries
