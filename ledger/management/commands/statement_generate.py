@@ -11,7 +11,7 @@ from ledger.statements import statements_generate
 
 def _month(value: str) -> dt.date:
     try:
-        return dt.datetime.strptime(value, "%Y-%m").date()
+        return dt.date.fromisoformat(f"{value}-01")
     except ValueError as exc:
         raise CommandError(f"--period must look like 2027-01, not {value!r}") from exc
 
