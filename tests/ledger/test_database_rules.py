@@ -33,7 +33,7 @@ def entry() -> JournalEntry:
     return posted
 
 
-def sql(statement: str, *params: object) -> None:
+def sql(statement: str, *params: int | dt.date) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(statement, params)
 
