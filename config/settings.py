@@ -241,6 +241,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role",
         "MembershipStatusEnum": "memberships.models.MembershipStatus",
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+        "StatementStatusEnum": "ledger.models.StatementStatus",
     },
     "APPEND_COMPONENTS": {
         "schemas": {
