@@ -13,10 +13,9 @@ from rest_framework.response import Response
 from accounts.api.scoped_views import ScopedAPIView
 from accounts.permissions import STAFF_ROLES, AllowedRoles
 from config import clock
-from ledger.models import Account, AccountType, JournalEntry, Posting
+from ledger.models import Account, AccountType, FinanceOnlyQuerySet, JournalEntry, Posting
 from ledger.selectors import (
     LEDGER_CURRENCY,
-    LedgerQuerySet,
     account_balances_as_of,
     journal_entries_filtered,
     journal_entries_with_postings,
@@ -75,11 +74,11 @@ class AccountBalanceListApi(ScopedAPIView, generics.ListAPIView):  # type: ignor
 
     allowed_roles: ClassVar[AllowedRoles] = LEDGER_READERS
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
-    queryset = LedgerQuerySet(model=Account)
+    queryset = Account.objects.all()
     serializer_class = AccountBalanceOutputSerializer
     pagination_class = None
 
-    def base_queryset(self) -> LedgerQuerySet[AccountWithBalance]:
+    def base_queryset(self) -> FinanceOnlyQuerySet[AccountWithBalance]:
         query = AccountBalanceQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         return account_balances_as_of(as_of=query.validated_data.get("as_of") or clock.today())
@@ -180,10 +179,10 @@ class JournalEntryListApi(ScopedAPIView, generics.ListAPIView):  # type: ignore[
 
     allowed_roles: ClassVar[AllowedRoles] = LEDGER_READERS
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
-    queryset = LedgerQuerySet(model=JournalEntry)
+    queryset = JournalEntry.objects.all()
     serializer_class = JournalEntryOutputSerializer
 
-    def base_queryset(self) -> LedgerQuerySet[JournalEntry]:
+    def base_queryset(self) -> FinanceOnlyQuerySet[JournalEntry]:
         query = JournalEntryQuerySerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
         given = query.validated_data
@@ -207,8 +206,8 @@ class JournalEntryDetailApi(ScopedAPIView, generics.RetrieveAPIView):  # type: i
     """One journal entry with its postings."""
 
     allowed_roles: ClassVar[AllowedRoles] = LEDGER_READERS
-    queryset = LedgerQuerySet(model=JournalEntry)
+    queryset = JournalEntry.objects.all()
     serializer_class = JournalEntryOutputSerializer
 
-    def base_queryset(self) -> LedgerQuerySet[JournalEntry]:
+    def base_queryset(self) -> FinanceOnlyQuerySet[JournalEntry]:
         return journal_entries_with_postings()

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from psycopg.errors import UniqueViolation
 
-from ledger.models import Account, JournalEntry, Posting
+from ledger.models import Account, JournalEntry, Posting, RevenueSchedule
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,16 @@ class Dimensions:
     market_id: int | None = None
     membership_id: int | None = None
     invoice_line_id: int | None = None
+
+    @classmethod
+    def of_schedule(cls, schedule: RevenueSchedule) -> Dimensions:
+        """The dimensions of the revenue a schedule recognizes."""
+        return cls(
+            schedule.partner_id,
+            schedule.market_id,
+            schedule.membership_id,
+            schedule.invoice_line_id,
+        )
 
 
 NO_DIMENSIONS = Dimensions()

@@ -9,7 +9,7 @@ event that caused it (unique), so a replayed event posts nothing."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Self
+from typing import ClassVar, Self, TypeVar
 
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
@@ -20,6 +20,15 @@ from accounts.scoping import ScopedQuerySet
 from accounts.selectors import Access
 from config import clock
 from memberships.models import DateRange
+
+_M = TypeVar("_M", bound=models.Model)
+
+
+class FinanceOnlyQuerySet(ScopedQuerySet[_M]):
+    """Who sees ledger rows: finance staff and operator admins all of them, nobody else any."""
+
+    def visible_to(self, access: Access) -> Self:
+        return self if access.is_staff_wide else self.none()
 
 
 class AccountType(models.TextChoices):
@@ -40,6 +49,8 @@ class Account(models.Model):
         "partners.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
 
+    objects: ClassVar[FinanceOnlyQuerySet[Account]] = FinanceOnlyQuerySet.as_manager()  # type: ignore[assignment]
+
     def __str__(self) -> str:
         return self.code
 
@@ -53,6 +64,8 @@ class JournalEntry(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
     )
     created_at = models.DateTimeField(default=clock.now)
+
+    objects: ClassVar[FinanceOnlyQuerySet[JournalEntry]] = FinanceOnlyQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["occurred_on", "kind"])]

@@ -90,12 +90,7 @@ def _recognize_chunk(
             debit=deferred,
             credit=revenue,
             amount_cents=delta,
-            dimensions=Dimensions(
-                schedule.partner_id,
-                schedule.market_id,
-                schedule.membership_id,
-                schedule.invoice_line_id,
-            ),
+            dimensions=Dimensions.of_schedule(schedule),
             currency=schedule.currency,
         )
         steps.append(f"{schedule.pk}:{target}")

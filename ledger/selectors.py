@@ -5,22 +5,17 @@ apply the caller's scope to them."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Self, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict
 
-from django.db import models
 from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Prefetch, Q, Sum, When
 from django.db.models.functions import Coalesce
 
-from accounts.scoping import ScopedQuerySet
-from accounts.selectors import Access
-from ledger.models import Account, AccountType, JournalEntry, Posting
+from ledger.models import Account, AccountType, FinanceOnlyQuerySet, JournalEntry, Posting
 
 LEDGER_CURRENCY = "usd"
 
 # Accounts whose normal balance is a credit: finance reads them with the sign turned round.
 CREDIT_NORMAL_TYPES = (AccountType.LIABILITY, AccountType.REVENUE)
-
-_M = TypeVar("_M", bound=models.Model)
 
 
 class AccountBalance(TypedDict):
@@ -34,27 +29,7 @@ if TYPE_CHECKING:  # WithAnnotations takes its second argument only for the type
     AccountWithBalance = WithAnnotations[Account, AccountBalance]
 
 
-class LedgerQuerySet(ScopedQuerySet[_M]):
-    """Who sees ledger rows: finance staff and operator admins all of them, nobody else any.
-
-    Interim: ledger/models.py does not give Account and JournalEntry a scoped manager yet, so
-    the rows are read through this QuerySet class (`LedgerQuerySet(model=JournalEntry)`). Once
-    the models carry `objects = <Model>QuerySet.as_manager()` with this same rule, `_accounts()`
-    and `_journal_entries()` below return `<Model>.objects.all()` and this class goes."""
-
-    def visible_to(self, access: Access) -> Self:
-        return self if access.is_staff_wide else self.none()
-
-
-def _accounts() -> LedgerQuerySet[Account]:
-    return LedgerQuerySet(model=Account)
-
-
-def _journal_entries() -> LedgerQuerySet[JournalEntry]:
-    return LedgerQuerySet(model=JournalEntry)
-
-
-def account_balances_as_of(*, as_of: dt.date) -> LedgerQuerySet[AccountWithBalance]:
+def account_balances_as_of(*, as_of: dt.date) -> FinanceOnlyQuerySet[AccountWithBalance]:
     """Every account, by code, annotated with its balance in cents at the end of `as_of`:
     `balance_cents` (debits positive, credits negative) and `normal_balance_cents` (the balance
     turned round for liability and revenue accounts, so that their usual figure is positive).
@@ -68,7 +43,7 @@ def account_balances_as_of(*, as_of: dt.date) -> LedgerQuerySet[AccountWithBalan
         output_field=BigIntegerField(),
     )
     return (
-        _accounts()
+        Account.objects.all()
         .annotate(balance_cents=balance)
         .annotate(
             normal_balance_cents=Case(
@@ -81,12 +56,12 @@ def account_balances_as_of(*, as_of: dt.date) -> LedgerQuerySet[AccountWithBalan
     )
 
 
-def journal_entries_with_postings() -> LedgerQuerySet[JournalEntry]:
+def journal_entries_with_postings() -> FinanceOnlyQuerySet[JournalEntry]:
     """Journal entries, newest first, their postings (with the account) prefetched in one more
     query whatever the number of entries."""
     postings = Posting.objects.select_related("account").order_by("id")
     return (
-        _journal_entries()
+        JournalEntry.objects.all()
         .prefetch_related(Prefetch("postings", queryset=postings))
         .order_by("-occurred_on", "-id")
     )
@@ -102,7 +77,7 @@ def journal_entries_filtered(
     kind: str | None = None,
     occurred_from: dt.date | None = None,
     occurred_to: dt.date | None = None,
-) -> LedgerQuerySet[JournalEntry]:
+) -> FinanceOnlyQuerySet[JournalEntry]:
     """`journal_entries_with_postings()` narrowed by what is given. The posting criteria
     (account, partner, market, membership, invoice line) select entries having at least one
     posting that meets all of them; `occurred_from`/`occurred_to` are inclusive."""

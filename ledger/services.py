@@ -60,12 +60,6 @@ def _line_dimensions(line: InvoiceLine) -> Dimensions:
     )
 
 
-def _schedule_dimensions(schedule: RevenueSchedule) -> Dimensions:
-    return Dimensions(
-        schedule.partner_id, schedule.market_id, schedule.membership_id, schedule.invoice_line_id
-    )
-
-
 @transaction.atomic
 def ledger_invoice_finalized(*, invoice: Invoice) -> JournalEntry | None:
     """Receivable against deferred revenue, and a revenue schedule for each positive line."""
@@ -166,7 +160,7 @@ def ledger_refund_succeeded(*, refund: Refund) -> JournalEntry | None:
         }
         for line, part in zip(lines, parts, strict=True):
             schedule = schedules.get(line.pk)
-            dims = _schedule_dimensions(schedule) if schedule else _line_dimensions(line)
+            dims = Dimensions.of_schedule(schedule) if schedule else _line_dimensions(line)
             postings += debit_credit(
                 debit=contra,
                 credit=cash,
@@ -225,7 +219,7 @@ def ledger_invoice_voided(*, invoice: Invoice) -> None:
             debit=chart.account_get(chart.MEMBERSHIP_REVENUE),
             credit=chart.account_get(chart.DEFERRED_REVENUE),
             amount_cents=schedule.recognized_cents,
-            dimensions=_schedule_dimensions(schedule),
+            dimensions=Dimensions.of_schedule(schedule),
             currency=schedule.currency,
         )
     entry = journal_entry_post(

@@ -78,11 +78,7 @@ def membership_invoice_payment_failed(*, invoice: Invoice, payment: Payment) -> 
 def _dunning_next_step(*, invoice: Invoice) -> dict[str, Any]:
     """After the latest declined charge of `invoice`: which attempt it was and when the next
     retry is due (`next_retry_on`), or that none is left (`final`)."""
-    failed_at = list(
-        Payment.objects.filter(invoice=invoice, status=PaymentStatus.FAILED)
-        .order_by("created_at", "id")
-        .values_list("created_at", flat=True)
-    )
+    failed_at = _declined_at(invoice)
     attempt = len(failed_at)
     if attempt == 0 or attempt > len(DUNNING_RETRY_DAYS):
         return {"attempt": attempt, "final": True}
@@ -120,14 +116,10 @@ def _dunning_step(*, membership_id: int, as_of: dt.date, report: DunningReport) 
     invoice = _open_renewal_invoice(membership)
     if invoice is None:
         return
-    failures = list(
-        Payment.objects.filter(invoice=invoice, status=PaymentStatus.FAILED).order_by(
-            "created_at", "id"
-        )
-    )
+    failures = _declined_at(invoice)
     if not failures:
         return
-    first_failed_on = timezone.localdate(failures[0].created_at)
+    first_failed_on = timezone.localdate(failures[0])
     retries_made = len(failures) - 1
     if retries_made < len(DUNNING_RETRY_DAYS):
         due_on = first_failed_on + dt.timedelta(days=DUNNING_RETRY_DAYS[retries_made])
@@ -153,6 +145,15 @@ def _dunning_step(*, membership_id: int, as_of: dt.date, report: DunningReport) 
     )
     invoice_mark_uncollectible(invoice=invoice)
     report.canceled += 1
+
+
+def _declined_at(invoice: Invoice) -> list[dt.datetime]:
+    """When each charge of the invoice was declined, oldest first."""
+    return list(
+        Payment.objects.filter(invoice=invoice, status=PaymentStatus.FAILED)
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+    )
 
 
 def _memberships_billed_by(invoice: Invoice) -> QuerySet[Membership]:
