@@ -170,6 +170,8 @@ class Payment(models.Model):
         max_length=255, null=True, blank=True, db_index=True
     )
     stripe_charge_id = models.CharField(max_length=255, blank=True)
+    # What Stripe kept of a succeeded charge (its balance transaction's fee), once fetched.
+    stripe_fee_cents = models.BigIntegerField(null=True, blank=True)
     failure_code = models.CharField(max_length=64, blank=True)  # e.g. card_declined
     decline_code = models.CharField(max_length=64, blank=True)  # e.g. insufficient_funds
     failure_message = models.CharField(max_length=500, blank=True)
@@ -221,6 +223,58 @@ class Refund(models.Model):
         return f"refund #{self.pk} {self.amount_cents} ({self.status})"
 
 
+class DisputeStatus(models.TextChoices):
+    """Stripe's dispute statuses; `won` and `lost` (and an inquiry's `warning_closed`, or
+    `prevented`) are final."""
+
+    WARNING_NEEDS_RESPONSE = "warning_needs_response"
+    WARNING_UNDER_REVIEW = "warning_under_review"
+    WARNING_CLOSED = "warning_closed"
+    NEEDS_RESPONSE = "needs_response"
+    UNDER_REVIEW = "under_review"
+    WON = "won"
+    LOST = "lost"
+    PREVENTED = "prevented"
+
+
+CLOSED_DISPUTE_STATUSES = frozenset(
+    {
+        DisputeStatus.WON,
+        DisputeStatus.LOST,
+        DisputeStatus.WARNING_CLOSED,
+        DisputeStatus.PREVENTED,
+    }
+)
+
+
+class Dispute(models.Model):
+    """A cardholder's bank pulling back (part of) a succeeded payment, mirrored from Stripe's
+    `charge.dispute.*` webhooks. It opens once and closes once; a replayed or late event never
+    moves it back (billing/services.py `dispute_sync_from_stripe`)."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    stripe_charge_id = models.CharField(max_length=255)
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=32, choices=DisputeStatus.choices)
+    reason = models.CharField(max_length=64)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(name="dispute_amount_positive", condition=Q(amount_cents__gt=0))
+        ]
+
+    def __str__(self) -> str:
+        return f"dispute {self.stripe_dispute_id} {self.amount_cents} ({self.status})"
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in CLOSED_DISPUTE_STATUSES
+
+
 class StripeCommandKind(models.TextChoices):
     CUSTOMER_SYNC = "customer_sync"  # create or update the Stripe customer, default payment method
     INVOICE_PUSH = "invoice_push"  # draft → items → finalize → pay (members) or send (employers)
@@ -228,6 +282,7 @@ class StripeCommandKind(models.TextChoices):
     INVOICE_MARK_UNCOLLECTIBLE = "invoice_mark_uncollectible"
     INVOICE_PAY = "invoice_pay"  # a further charge attempt (new card, dunning retry)
     REFUND_CREATE = "refund_create"
+    PAYMENT_FEE_FETCH = "payment_fee_fetch"  # read a succeeded payment's Stripe fee
 
 
 class StripeCommandStatus(models.TextChoices):

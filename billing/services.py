@@ -7,6 +7,7 @@ Nothing here calls Stripe. Each service commits local state together with an out
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,8 +19,11 @@ from django.utils import timezone
 from accounts.models import User
 from billing.invoice_status import is_forward
 from billing.models import (
+    CLOSED_DISPUTE_STATUSES,
     BillingCustomer,
     CollectionMethod,
+    Dispute,
+    DisputeStatus,
     Invoice,
     InvoiceLine,
     InvoiceLineKind,
@@ -33,17 +37,22 @@ from billing.models import (
 )
 from billing.selectors import installation_key_prefix
 from billing.signals import (
+    dispute_closed,
+    dispute_opened,
     invoice_finalized,
     invoice_paid,
     invoice_payment_failed,
     invoice_voided,
     invoice_written_off,
+    payment_fee_recorded,
     payment_succeeded,
     refund_succeeded,
 )
-from billing.stripe_gateway import PaymentOutcome, StripeInvoiceSnapshot
+from billing.stripe_gateway import PaymentOutcome, StripeDisputeSnapshot, StripeInvoiceSnapshot
 from config.errors import ConflictError, DomainError
 from employers.models import Employer
+
+logger = logging.getLogger(__name__)
 
 
 def _push_after_commit() -> None:
@@ -387,11 +396,48 @@ def _payment_success_ensure(
             stripe_payment_intent_id=payment_intent_id or None,
         )
         payment_succeeded.send(sender=Payment, payment=payment)
-        return payment
-    if payment_intent_id and not payment.stripe_payment_intent_id:
+    elif payment_intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = payment_intent_id
         payment.save(update_fields=["stripe_payment_intent_id"])
+    if payment.stripe_payment_intent_id and payment.stripe_fee_cents is None:
+        _payment_fee_fetch_enqueue(payment=payment)
     return payment
+
+
+def _payment_fee_fetch_enqueue(*, payment: Payment) -> None:
+    """Queue reading the payment's Stripe fee (its charge's balance transaction) after the
+    commit: the pusher reads it outside any transaction and records it with
+    `payment_record_fee`. One command per payment, whoever asks first."""
+    _, created = StripeCommand.objects.get_or_create(
+        idempotency_key=f"{installation_key_prefix()}:payment:{payment.pk}:fee",
+        defaults={
+            "kind": StripeCommandKind.PAYMENT_FEE_FETCH,
+            "invoice": payment.invoice,
+            "customer": payment.invoice.customer,
+            "payload": {"payment_id": payment.pk},
+        },
+    )
+    if created:
+        _push_after_commit()
+
+
+@transaction.atomic
+def payment_record_fee(*, payment: Payment, charge_id: str, fee_cents: int) -> Payment:
+    """Store the Stripe fee of a succeeded payment (and its charge id), once: the first answer
+    wins, a repeated one changes nothing."""
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    if locked.status != PaymentStatus.SUCCEEDED:
+        raise DomainError(f"Payment #{locked.pk} did not succeed; it has no fee.")
+    if locked.stripe_fee_cents is not None:
+        return locked
+    locked.stripe_fee_cents = fee_cents
+    changed = ["stripe_fee_cents"]
+    if charge_id and not locked.stripe_charge_id:
+        locked.stripe_charge_id = charge_id
+        changed.append("stripe_charge_id")
+    locked.save(update_fields=changed)
+    payment_fee_recorded.send(sender=Payment, payment=locked)
+    return locked
 
 
 @transaction.atomic
@@ -465,3 +511,73 @@ def refund_record_stripe_result(*, refund: Refund, stripe_refund_id: str, succee
     locked.save(update_fields=["stripe_refund_id", "status"])
     if newly_succeeded:
         refund_succeeded.send(sender=Refund, refund=locked)
+
+
+# --- disputes ----------------------------------------------------------------------------------
+
+
+def _disputed_payment(snapshot: StripeDisputeSnapshot) -> Payment | None:
+    """The succeeded payment a dispute concerns, locked: by charge id, else by PaymentIntent."""
+    payments = Payment.objects.select_for_update().filter(status=PaymentStatus.SUCCEEDED)
+    found = payments.filter(stripe_charge_id=snapshot.charge_id).first()
+    if found is None and snapshot.payment_intent_id:
+        found = payments.filter(stripe_payment_intent_id=snapshot.payment_intent_id).first()
+    return found
+
+
+def _dispute_rank(status: DisputeStatus) -> int:
+    """How far along a dispute is: awaiting a response, under review, closed. A status only
+    moves to a higher rank."""
+    if status in CLOSED_DISPUTE_STATUSES:
+        return 2
+    if status in {DisputeStatus.UNDER_REVIEW, DisputeStatus.WARNING_UNDER_REVIEW}:
+        return 1
+    return 0
+
+
+@transaction.atomic
+def dispute_sync_from_stripe(*, snapshot: StripeDisputeSnapshot) -> Dispute | None:
+    """Apply Stripe's view of a dispute, whatever order the `charge.dispute.*` events come in.
+
+    The first news of a dispute records it (`dispute_opened`); the first news of it closed
+    records that (`dispute_closed`), also when that is the first news at all. A closed dispute
+    never changes again, so a replayed or late event changes nothing. Returns None for a charge
+    this system did not make (the event stays stored)."""
+    payment = _disputed_payment(snapshot)  # its row lock serializes the events of a dispute
+    if payment is None:
+        logger.warning(
+            "Dispute %s concerns charge %s, which matches no payment here",
+            snapshot.id,
+            snapshot.charge_id,
+        )
+        return None
+    try:
+        reported = DisputeStatus(snapshot.status)
+    except ValueError:
+        raise DomainError(f"Unknown dispute status {snapshot.status!r}.") from None
+    closing_now = timezone.now() if reported in CLOSED_DISPUTE_STATUSES else None
+    dispute = Dispute.objects.select_for_update().filter(stripe_dispute_id=snapshot.id).first()
+    if dispute is None:
+        dispute = Dispute.objects.create(
+            payment=payment,
+            stripe_dispute_id=snapshot.id,
+            stripe_charge_id=snapshot.charge_id,
+            amount_cents=snapshot.amount,
+            currency=snapshot.currency,
+            status=reported,
+            reason=snapshot.reason,
+            opened_at=snapshot.created,
+            closed_at=closing_now,
+        )
+        dispute_opened.send(sender=Dispute, dispute=dispute)
+        if dispute.is_closed:
+            dispute_closed.send(sender=Dispute, dispute=dispute)
+        return dispute
+    if _dispute_rank(reported) <= _dispute_rank(DisputeStatus(dispute.status)):
+        return dispute  # old news (or a closed dispute: final)
+    dispute.status = reported
+    dispute.closed_at = closing_now
+    dispute.save(update_fields=["status", "closed_at"])
+    if dispute.is_closed:
+        dispute_closed.send(sender=Dispute, dispute=dispute)
+    return dispute

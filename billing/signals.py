@@ -25,3 +25,13 @@ payment_succeeded = Signal()
 
 # Sent inside the transaction that records a refund as succeeded in Stripe. Arguments: refund.
 refund_succeeded = Signal()
+
+# Sent inside the transaction that stores a succeeded payment's Stripe fee, once per payment.
+# Arguments: payment (its stripe_fee_cents set).
+payment_fee_recorded = Signal()
+
+# Sent inside the transaction that first records a dispute of a payment (once per dispute),
+# and inside the one that records it closed (once: won, lost, …). Arguments: dispute
+# (billing.models.Dispute; `status` says how it closed).
+dispute_opened = Signal()
+dispute_closed = Signal()

@@ -22,8 +22,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import StripeEvent
-from billing.services import invoice_sync_from_stripe
-from billing.stripe_gateway import StripeGateway, StripeInvoiceSnapshot, WebhookSignatureInvalid
+from billing.services import dispute_sync_from_stripe, invoice_sync_from_stripe
+from billing.stripe_gateway import (
+    StripeDisputeSnapshot,
+    StripeGateway,
+    StripeInvoiceSnapshot,
+    WebhookSignatureInvalid,
+)
 from config.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -103,6 +108,10 @@ def _apply_invoice(obj: Mapping[str, Any]) -> None:
     invoice_sync_from_stripe(snapshot=StripeInvoiceSnapshot.from_dict(obj))
 
 
+def _apply_dispute(obj: Mapping[str, Any]) -> None:
+    dispute_sync_from_stripe(snapshot=StripeDisputeSnapshot.from_dict(obj))
+
+
 def _nothing_to_apply(obj: Mapping[str, Any]) -> None:
     """Stored for the record; no local state follows from it (yet)."""
 
@@ -118,9 +127,18 @@ INVOICE_EVENT_TYPES = (
     "invoice.voided",
     "invoice.marked_uncollectible",
 )
-HANDLERS: dict[str, Callable[[Mapping[str, Any]], None]] = dict.fromkeys(
-    INVOICE_EVENT_TYPES, _apply_invoice
+# Each carries the whole dispute; its status says where it stands, whichever event it is.
+DISPUTE_EVENT_TYPES = (
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 )
+HANDLERS: dict[str, Callable[[Mapping[str, Any]], None]] = {
+    **dict.fromkeys(INVOICE_EVENT_TYPES, _apply_invoice),
+    **dict.fromkeys(DISPUTE_EVENT_TYPES, _apply_dispute),
+}
 
 
 def stripe_event_process(*, event_pk: int) -> bool:

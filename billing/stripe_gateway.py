@@ -163,6 +163,50 @@ class RefundSnapshot:
 
 
 @dataclass(frozen=True)
+class ChargeFeeSnapshot:
+    """A succeeded charge and what Stripe kept of it (its balance transaction's fee)."""
+
+    charge_id: str
+    balance_transaction_id: str
+    amount: int
+    fee: int
+    net: int
+    currency: str
+
+
+def _id_of(value: Any) -> str:
+    """The id of a field that may be an id or an expanded object (or null: "")."""
+    if isinstance(value, Mapping):
+        return str(value.get("id") or "")
+    return str(value or "")
+
+
+@dataclass(frozen=True)
+class StripeDisputeSnapshot:
+    id: str
+    charge_id: str
+    payment_intent_id: str
+    amount: int
+    currency: str
+    status: str
+    reason: str
+    created: dt.datetime
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StripeDisputeSnapshot:
+        return cls(
+            id=str(data["id"]),
+            charge_id=_id_of(data["charge"]),
+            payment_intent_id=_id_of(data.get("payment_intent")),
+            amount=int(data["amount"]),
+            currency=str(data["currency"]),
+            status=str(data["status"]),
+            reason=str(data.get("reason") or ""),
+            created=dt.datetime.fromtimestamp(int(data["created"]), tz=dt.UTC),
+        )
+
+
+@dataclass(frozen=True)
 class CreditNoteSnapshot:
     id: str
     number: str
@@ -482,6 +526,35 @@ class StripeGateway:
         return RefundSnapshot(
             id=str(data["id"]), status=str(data["status"]), amount=int(data["amount"])
         )
+
+    # --- payments ----------------------------------------------------------------------------
+
+    def payment_fee_retrieve(self, *, payment_intent_id: str) -> ChargeFeeSnapshot | None:
+        """The latest charge of a PaymentIntent with its balance transaction (one request,
+        expanded), or None while the charge has no balance transaction yet."""
+        intent = self._call(
+            lambda: self._client.v1.payment_intents.retrieve(
+                payment_intent_id, {"expand": ["latest_charge.balance_transaction"]}
+            )
+        )
+        charge = _to_dict(intent).get("latest_charge")
+        if not isinstance(charge, Mapping) or charge.get("status") != "succeeded":
+            return None
+        transaction = charge.get("balance_transaction")
+        if not isinstance(transaction, Mapping):
+            return None
+        return ChargeFeeSnapshot(
+            charge_id=str(charge["id"]),
+            balance_transaction_id=str(transaction["id"]),
+            amount=int(transaction["amount"]),
+            fee=int(transaction["fee"]),
+            net=int(transaction["net"]),
+            currency=str(transaction["currency"]),
+        )
+
+    def dispute_retrieve(self, *, dispute_id: str) -> StripeDisputeSnapshot:
+        dispute = self._call(lambda: self._client.v1.disputes.retrieve(dispute_id))
+        return StripeDisputeSnapshot.from_dict(_to_dict(dispute))
 
     # --- events and webhooks ------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from billing.models import (
     CollectionMethod,
     Invoice,
     InvoiceStatus,
+    Payment,
     StripeCommand,
     StripeCommandKind,
     StripeCommandStatus,
@@ -43,6 +44,7 @@ from billing.services import (
     billing_customer_record_stripe_state,
     invoice_record_stripe_ids,
     invoice_sync_from_stripe,
+    payment_record_fee,
     payment_record_outcome,
     refund_record_stripe_result,
 )
@@ -360,6 +362,20 @@ def _refund_create(command: StripeCommand, gateway: StripeGateway, lease: Lease)
     )
 
 
+def _payment_fee_fetch(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
+    """Read a succeeded payment's Stripe fee from its charge's balance transaction (a GET: no
+    idempotency key needed) and record it in a transaction of its own."""
+    payment = Payment.objects.get(pk=int(command.payload["payment_id"]))
+    if payment.stripe_fee_cents is not None:
+        return
+    if not payment.stripe_payment_intent_id:
+        raise DomainError(f"payment #{payment.pk} has no PaymentIntent to read the fee of")
+    fee = gateway.payment_fee_retrieve(payment_intent_id=payment.stripe_payment_intent_id)
+    if fee is None:
+        raise CommandNotReadyError("the charge has no balance transaction yet")
+    payment_record_fee(payment=payment, charge_id=fee.charge_id, fee_cents=fee.fee)
+
+
 def _wait_for_customer_sync(customer: BillingCustomer) -> None:
     """Charging before the customer's new card reached Stripe would charge the old one."""
     if StripeCommand.objects.filter(
@@ -394,6 +410,7 @@ EXECUTORS: dict[StripeCommandKind, Executor] = {
     StripeCommandKind.INVOICE_PUSH: _invoice_push,
     StripeCommandKind.INVOICE_PAY: _invoice_pay,
     StripeCommandKind.REFUND_CREATE: _refund_create,
+    StripeCommandKind.PAYMENT_FEE_FETCH: _payment_fee_fetch,
     StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),
     StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE: _invoice_close(
         StripeGateway.invoice_mark_uncollectible

@@ -6,19 +6,25 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from billing.models import Invoice, Payment, Refund
+from billing.models import Dispute, Invoice, Payment, Refund
 from billing.signals import (
+    dispute_closed,
+    dispute_opened,
     invoice_finalized,
     invoice_voided,
     invoice_written_off,
+    payment_fee_recorded,
     payment_succeeded,
     refund_succeeded,
 )
 from ledger.services import (
+    ledger_dispute_closed,
+    ledger_dispute_opened,
     ledger_invoice_finalized,
     ledger_invoice_voided,
     ledger_invoice_written_off,
     ledger_membership_service_ended,
+    ledger_payment_fee_recorded,
     ledger_payment_succeeded,
     ledger_refund_succeeded,
 )
@@ -49,6 +55,21 @@ def on_payment_succeeded(sender: type[Payment], *, payment: Payment, **kwargs: A
 @receiver(refund_succeeded, dispatch_uid="ledger.refund_succeeded")
 def on_refund_succeeded(sender: type[Refund], *, refund: Refund, **kwargs: Any) -> None:
     ledger_refund_succeeded(refund=refund)
+
+
+@receiver(payment_fee_recorded, dispatch_uid="ledger.payment_fee_recorded")
+def on_payment_fee_recorded(sender: type[Payment], *, payment: Payment, **kwargs: Any) -> None:
+    ledger_payment_fee_recorded(payment=payment)
+
+
+@receiver(dispute_opened, dispatch_uid="ledger.dispute_opened")
+def on_dispute_opened(sender: type[Dispute], *, dispute: Dispute, **kwargs: Any) -> None:
+    ledger_dispute_opened(dispute=dispute)
+
+
+@receiver(dispute_closed, dispatch_uid="ledger.dispute_closed")
+def on_dispute_closed(sender: type[Dispute], *, dispute: Dispute, **kwargs: Any) -> None:
+    ledger_dispute_closed(dispute=dispute)
 
 
 @receiver(membership_service_ended, dispatch_uid="ledger.membership_service_ended")

@@ -5,8 +5,15 @@ names the event, so a replayed webhook, a re-run task or a concurrent worker pos
   revenue, and a revenue schedule for the line; per credit line Dr refunds and credits,
   Cr receivable;
 - payment succeeded (`payment:<id>`): Dr Stripe cash, Cr receivable;
+- payment's Stripe fee recorded (`payment:<id>:fee`): Dr Stripe fees, Cr Stripe cash;
 - refund succeeded (`refund:<id>`): Dr refunds and credits (split over the invoice's positive
   lines by amount), Cr Stripe cash;
+- dispute opened (`dispute:<id>:opened`): Dr disputed funds, Cr Stripe cash (Stripe holds the
+  disputed amount);
+- dispute won (`dispute:<id>:won`; also an inquiry closed or a dispute prevented,
+  `dispute:<id>:<status>`): Dr Stripe cash, Cr disputed funds;
+- dispute lost (`dispute:<id>:lost`): Dr refunds and credits (split over the invoice's positive
+  lines by amount, like a refund, so partner statements net it out), Cr disputed funds;
 - invoice uncollectible (`invoice:<id>:written_off`): Dr bad debt, Cr receivable (the unpaid);
 - invoice voided (`invoice:<id>:voided`, `…:voided:recognition`): the finalization reversed,
   and any revenue already recognized from it;
@@ -25,7 +32,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, Payment, Refund
+from billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, Payment, Refund
 from billing.proration import allocate_cents
 from config import clock
 from ledger import chart
@@ -144,38 +151,114 @@ def ledger_payment_succeeded(*, payment: Payment) -> JournalEntry | None:
 
 
 @transaction.atomic
+def ledger_payment_fee_recorded(*, payment: Payment) -> JournalEntry | None:
+    """What Stripe kept of the payment: an expense out of the Stripe balance."""
+    if payment.stripe_fee_cents is None:
+        return None
+    return journal_entry_post(
+        idempotency_key=f"payment:{payment.pk}:fee",
+        kind="stripe_fee",
+        occurred_on=clock.today(),
+        postings=debit_credit(
+            debit=chart.account_get(chart.STRIPE_FEES),
+            credit=chart.account_get(chart.CASH_STRIPE),
+            amount_cents=payment.stripe_fee_cents,
+            currency=payment.currency,
+        ),
+        memo=f"Stripe fee of payment {payment.stripe_charge_id or payment.pk}",
+    )
+
+
+def _revenue_reduction_postings(
+    *, invoice: Invoice, amount_cents: int, credit: Account, currency: str
+) -> list[PostingInput]:
+    """Dr refunds and credits (contra revenue), Cr `credit`, split over the invoice's positive
+    lines in proportion to their amounts (billing.proration.allocate_cents) with the dimensions
+    of each line's revenue, so each line's net, and each partner's, is known."""
+    lines = [line for line in invoice.lines.order_by("id") if line.amount_cents > 0]
+    contra = chart.account_get(chart.REFUNDS_CREDITS)
+    if not lines:
+        return debit_credit(
+            debit=contra, credit=credit, amount_cents=amount_cents, currency=currency
+        )
+    parts = allocate_cents(amount_cents, [line.amount_cents for line in lines])
+    schedules = {
+        s.invoice_line_id: s
+        for s in RevenueSchedule.objects.filter(invoice_line__in=[line.pk for line in lines])
+    }
+    postings: list[PostingInput] = []
+    for line, part in zip(lines, parts, strict=True):
+        schedule = schedules.get(line.pk)
+        dims = Dimensions.of_schedule(schedule) if schedule else _line_dimensions(line)
+        postings += debit_credit(
+            debit=contra, credit=credit, amount_cents=part, dimensions=dims, currency=currency
+        )
+    return postings
+
+
+@transaction.atomic
 def ledger_refund_succeeded(*, refund: Refund) -> JournalEntry | None:
     """Money back to the card: a reduction of revenue (contra account), split over the
     invoice's positive lines in proportion to their amounts so each line's net is known."""
-    payment = refund.payment
-    lines = [line for line in payment.invoice.lines.order_by("id") if line.amount_cents > 0]
-    contra = chart.account_get(chart.REFUNDS_CREDITS)
-    cash = chart.account_get(chart.CASH_STRIPE)
-    postings: list[PostingInput] = []
-    if lines:
-        parts = allocate_cents(refund.amount_cents, [line.amount_cents for line in lines])
-        schedules = {
-            s.invoice_line_id: s
-            for s in RevenueSchedule.objects.filter(invoice_line__in=[line.pk for line in lines])
-        }
-        for line, part in zip(lines, parts, strict=True):
-            schedule = schedules.get(line.pk)
-            dims = Dimensions.of_schedule(schedule) if schedule else _line_dimensions(line)
-            postings += debit_credit(
-                debit=contra,
-                credit=cash,
-                amount_cents=part,
-                dimensions=dims,
-                currency=refund.payment.currency,
-            )
-    else:
-        postings = debit_credit(debit=contra, credit=cash, amount_cents=refund.amount_cents)
     return journal_entry_post(
         idempotency_key=f"refund:{refund.pk}",
         kind="refund",
         occurred_on=clock.today(),
-        postings=postings,
+        postings=_revenue_reduction_postings(
+            invoice=refund.payment.invoice,
+            amount_cents=refund.amount_cents,
+            credit=chart.account_get(chart.CASH_STRIPE),
+            currency=refund.payment.currency,
+        ),
         memo=refund.reason,
+    )
+
+
+@transaction.atomic
+def ledger_dispute_opened(*, dispute: Dispute) -> JournalEntry | None:
+    """Stripe takes the disputed amount out of the balance and holds it."""
+    return journal_entry_post(
+        idempotency_key=f"dispute:{dispute.stripe_dispute_id}:opened",
+        kind="dispute_opened",
+        occurred_on=clock.today(),
+        postings=debit_credit(
+            debit=chart.account_get(chart.DISPUTED_FUNDS),
+            credit=chart.account_get(chart.CASH_STRIPE),
+            amount_cents=dispute.amount_cents,
+            currency=dispute.currency,
+        ),
+        memo=f"dispute {dispute.stripe_dispute_id} opened ({dispute.reason})",
+    )
+
+
+@transaction.atomic
+def ledger_dispute_closed(*, dispute: Dispute) -> JournalEntry | None:
+    """Lost: the held funds are gone for good, a reduction of the invoice's revenue like a
+    refund. Won (or otherwise closed in our favour): they come back to the balance."""
+    ledger_dispute_opened(dispute=dispute)  # closing moves what opening held
+    held = chart.account_get(chart.DISPUTED_FUNDS)
+    if dispute.status == DisputeStatus.LOST:
+        postings = _revenue_reduction_postings(
+            invoice=dispute.payment.invoice,
+            amount_cents=dispute.amount_cents,
+            credit=held,
+            currency=dispute.currency,
+        )
+        kind = "dispute_lost"
+    else:
+        postings = debit_credit(
+            debit=chart.account_get(chart.CASH_STRIPE),
+            credit=held,
+            amount_cents=dispute.amount_cents,
+            currency=dispute.currency,
+        )
+        kind = "dispute_won"
+    return journal_entry_post(
+        idempotency_key=f"dispute:{dispute.stripe_dispute_id}:{dispute.status}",
+        kind=kind,
+        occurred_on=clock.today(),
+        postings=postings,
+        memo=f"dispute {dispute.stripe_dispute_id} {dispute.status}",
     )
 
 

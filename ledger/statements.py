@@ -2,7 +2,8 @@
 
 For one partner and one month, per market the partner has an agreement for:
 - recognized revenue = credits to membership revenue dated in the month (market dimension);
-- refunds and credits = debits to the refunds-and-credits account dated in the month;
+- refunds and credits = debits to the refunds-and-credits account dated in the month (refunds,
+  credit lines, lost disputes);
 - net basis = recognized - refunds and credits;
 - share = for each agreement in force during the month, round_half_up(net of its days *
   share_bps / 10000) (a mid-month change splits the month by day);

@@ -29,12 +29,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import stripe.params as sdk
 
-from stripe_emulator import credit_notes, customers, events, invoices, payments
+from stripe_emulator import balance, credit_notes, customers, disputes, events, invoices, payments
 from stripe_emulator.config import LiveSettings
 from stripe_emulator.context import Call, Handler
 from stripe_emulator.errors import StripeError, api_error
@@ -46,6 +46,7 @@ from stripe_emulator.store import IdempotentResult, Store
 from stripe_emulator.templates import new_id
 
 log = logging.getLogger(__name__)
+_R = TypeVar("_R")
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, no-store"}
 
@@ -198,6 +199,16 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", "/v1/charges/{id}", sdk.ChargeRetrieveParams, payments.retrieve_charge, EXPAND),
     _route(
         "GET",
+        "/v1/balance_transactions/{id}",
+        sdk.BalanceTransactionRetrieveParams,
+        balance.retrieve_balance_transaction,
+        EXPAND,
+    ),
+    _route(
+        "GET", "/v1/disputes/{id}", sdk.DisputeRetrieveParams, disputes.retrieve_dispute, EXPAND
+    ),
+    _route(
+        "GET",
         "/v1/payment_intents/{id}",
         sdk.PaymentIntentRetrieveParams,
         payments.retrieve_payment_intent,
@@ -316,6 +327,22 @@ class StripeApi:
             if claim is not None:
                 self._idempotency.release(claim)
         return Response(status, payload, headers)
+
+    def perform(self, operation: Callable[[Call], _R]) -> _R:
+        """Run a control-API operation that changes Stripe objects (e.g. opening a dispute) as one
+        transaction with the events it emits, outside any API request; webhooks follow."""
+        with self._store.transaction():
+            call = Call(
+                store=self._store,
+                recorder=self._recorder,
+                now=int(time.time()),
+                request_id=None,
+                idempotency_key=None,
+                public_base="",
+            )
+            result = operation(call)
+        self._on_commit()
+        return result
 
     def _pause(self) -> None:
         latency_ms = self._settings.current.latency_ms

@@ -37,11 +37,14 @@ KIND_NAMES = {
     "credit_note": "credit note",
     "refund": "refund",
     "event": "event",
+    "balance_transaction": "balance transaction",
+    "dispute": "dispute",
 }
 
 # Fields holding the id of another object that ``expand`` may replace by the object.
 EXPANDABLE_FIELDS = frozenset(
     {
+        "balance_transaction",
         "charge",
         "customer",
         "default_payment_method",
@@ -61,7 +64,7 @@ class Call:
     store: Store
     recorder: EventRecorder
     now: int
-    request_id: str
+    request_id: str | None  # None for what happens outside an API request (a dispute opening)
     idempotency_key: str | None
     public_base: str
 

@@ -56,7 +56,7 @@ class EventRecorder:
         obj: dict[str, Any],
         *,
         now: int,
-        request_id: str,
+        request_id: str | None,
         idempotency_key: str | None,
         previous: dict[str, Any] | None = None,
     ) -> dict[str, Any]:

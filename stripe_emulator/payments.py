@@ -6,8 +6,10 @@ later ones. Each attempt creates a Charge (``ch_…``) on the chosen card. A car
 token fails: the charge is ``failed``, the PaymentIntent goes back to ``requires_payment_method``
 with ``last_payment_error``, and the caller gets HTTP 402 ``card_error``.
 
-Refunds (``re_…``) succeed at once. A charge cannot be refunded beyond what it captured minus
-earlier refunds; a fully refunded charge answers ``charge_already_refunded``.
+A succeeded charge and a refund each get a balance transaction (``txn_…``, with the card fee on
+the charge's: :mod:`stripe_emulator.balance`). Refunds (``re_…``) succeed at once. A charge
+cannot be refunded beyond what it captured minus earlier refunds; a fully refunded charge
+answers ``charge_already_refunded``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from stripe_emulator.balance import card_fee_cents, new_balance_transaction
 from stripe_emulator.cards import Decline, decline_of
 from stripe_emulator.context import Call, Outcome, Params, metadata_param, reply
 from stripe_emulator.errors import StripeError, amount_text, invalid_request, parameter_missing
@@ -119,7 +122,7 @@ def _new_charge(
             "application": None,
             "application_fee": None,
             "application_fee_amount": None,
-            "balance_transaction": new_id("txn") if succeeded else None,
+            "balance_transaction": None,  # set when the charge succeeds (balance.py)
             "billing_details": payment_method["billing_details"],
             "calculated_statement_descriptor": "STRIPE EMULATOR",
             "captured": succeeded,
@@ -192,6 +195,17 @@ def charge_payment_intent(
     """Confirm a PaymentIntent with a card: one charge, its events, the intent's new state."""
     decline = decline_of(payment_method.get("_internal", {}).get("token", ""))
     charge = _new_charge(call, payment_intent, payment_method, decline)
+    if decline is None:
+        charge["balance_transaction"] = new_balance_transaction(
+            call,
+            amount=charge["amount"],
+            currency=charge["currency"],
+            source=charge["id"],
+            kind="charge",
+            reporting_category="charge",
+            description=charge["description"],
+            fee=card_fee_cents(charge["amount"]),
+        )["id"]
     call.store.insert(charge)
     previous = snapshot(payment_intent)
     payment_intent["latest_charge"] = charge["id"]
@@ -262,12 +276,22 @@ def refund_charge(
             f"amount on charge ({amount_text(left, charge['currency'])})",
             param="amount",
         )
+    refund_id = new_id("re")
+    balance_transaction = new_balance_transaction(
+        call,
+        amount=-amount,
+        currency=charge["currency"],
+        source=refund_id,
+        kind="refund",
+        reporting_category="refund",
+        description=f"REFUND FOR CHARGE ({charge['description']})",
+    )
     refund = build(
         "refund",
         {
-            "id": new_id("re"),
+            "id": refund_id,
             "amount": amount,
-            "balance_transaction": new_id("txn"),
+            "balance_transaction": balance_transaction["id"],
             "charge": charge["id"],
             "created": call.now,
             "currency": charge["currency"],

@@ -15,6 +15,8 @@ Control API (JSON, no authentication; not part of Stripe's API):
 ``POST /_emulator/reset``         delete all objects, events, idempotent results, deliveries
 ``GET  /_emulator/webhooks``      the delivery log
 ``POST /_emulator/webhooks/resend`` deliver ``{"event_ids": [...]}`` now, in that order
+``POST /_emulator/disputes``       open a dispute: ``{"charge", "amount"?, "reason"?}``
+``POST /_emulator/disputes/<id>/close`` close it: ``{"status": "won" | "lost"}``
 ``GET  /_emulator/objects/<type>`` count and newest objects of a type (``invoices``, …),
                                   filtered by ``metadata_key``/``metadata_value``,
                                   ``customer``, ``status``; ``limit`` (default 100)
@@ -32,6 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from stripe_emulator.api import Request, Response, StripeApi
 from stripe_emulator.config import LiveSettings, ServerOptions, Settings, SettingsError
+from stripe_emulator.disputes import close_dispute, open_dispute
+from stripe_emulator.errors import StripeError
 from stripe_emulator.events import EventRecorder
 from stripe_emulator.faults import Randomness, Traffic
 from stripe_emulator.hosted import credit_note_summary, html_page, invoice_summary, pdf_document
@@ -56,6 +60,8 @@ OBJECT_TYPES = {
     "invoice_payments": "invoice_payment",
     "credit_notes": "credit_note",
     "refunds": "refund",
+    "disputes": "dispute",
+    "balance_transactions": "balance_transaction",
 }
 
 
@@ -145,6 +151,10 @@ class Emulator:
             return 200, {"data": self.store.delivery_log()}
         if (method, path) == ("POST", "/_emulator/webhooks/resend"):
             return self._resend(body)
+        if (method, path) == ("POST", "/_emulator/disputes"):
+            return self._dispute_open(body)
+        if method == "POST" and path.startswith("/_emulator/disputes/") and path.endswith("/close"):
+            return self._dispute_close(path.split("/")[3], body)
         if method == "GET" and path.startswith("/_emulator/objects/"):
             return self._objects(path.removeprefix("/_emulator/objects/"), query)
         return 404, {"error": {"message": f"Unknown control endpoint: {method} {path}"}}
@@ -177,6 +187,39 @@ class Emulator:
             if event is not None
         ]
         return 200, {"data": results}
+
+    def _dispute_open(self, body: bytes) -> tuple[int, Any]:
+        """Open a dispute: ``{"charge": "ch_…", "amount": n (default: the charge's unrefunded
+        amount), "reason": "general"}``; answers the dispute."""
+        request = _json_object(body)
+        if request is None or not isinstance(request.get("charge"), str):
+            return 400, {"error": {"message": 'Send {"charge": "ch_…", "amount": n, "reason": …}.'}}
+        amount = request.get("amount")
+        reason = request.get("reason", "general")
+        if (amount is not None and type(amount) is not int) or not isinstance(reason, str):
+            return 400, {"error": {"message": "amount must be an integer, reason a string."}}
+        charge_id: str = request["charge"]
+        try:
+            dispute = self.api.perform(
+                lambda call: open_dispute(call, charge_id=charge_id, amount=amount, reason=reason)
+            )
+        except StripeError as error:
+            return error.status, error.body()
+        return 200, dispute
+
+    def _dispute_close(self, dispute_id: str, body: bytes) -> tuple[int, Any]:
+        """Close an open dispute: ``{"status": "won" | "lost"}``; answers the dispute."""
+        request = _json_object(body)
+        status = request.get("status") if request is not None else None
+        if not isinstance(status, str):
+            return 400, {"error": {"message": 'Send {"status": "won"} or {"status": "lost"}.'}}
+        try:
+            dispute = self.api.perform(
+                lambda call: close_dispute(call, dispute_id=dispute_id, status=status)
+            )
+        except StripeError as error:
+            return error.status, error.body()
+        return 200, dispute
 
     def _objects(self, name: str, query: str) -> tuple[int, Any]:
         object_type = OBJECT_TYPES.get(name, name if name in OBJECT_TYPES.values() else None)
@@ -222,6 +265,14 @@ class Emulator:
             lines = credit_note_summary(note)
             return Response(200, pdf_document(lines), {"Content-Type": "application/pdf"})
         return None
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        request = json.loads(body or b"{}")
+    except json.JSONDecodeError:
+        return None
+    return request if isinstance(request, dict) else None
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):

@@ -192,6 +192,12 @@ NEUTRAL: dict[str, dict[str, Any]] = {
     "refund": {
         "metadata": {},
     },
+    "balance_transaction": {},
+    "dispute": {
+        "balance_transactions": [],
+        "enhanced_eligibility_types": [],
+        "metadata": {},
+    },
     "event": {},
 }
 

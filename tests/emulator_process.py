@@ -180,6 +180,22 @@ class EmulatorProcess:
             ]
         )
 
+    def open_dispute(
+        self, charge_id: str, *, amount: int | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        """Open a dispute on a succeeded charge (the amount defaults to what is left of it);
+        emits ``charge.dispute.created`` and ``charge.dispute.funds_withdrawn``."""
+        body: dict[str, object] = {"charge": charge_id}
+        if amount is not None:
+            body["amount"] = amount
+        if reason is not None:
+            body["reason"] = reason
+        return self._request("POST", "/_emulator/disputes", body)
+
+    def close_dispute(self, dispute_id: str, *, status: str) -> dict[str, Any]:
+        """Close an open dispute as ``won`` (funds reinstated) or ``lost``."""
+        return self._request("POST", f"/_emulator/disputes/{dispute_id}/close", {"status": status})
+
     def objects(self, object_type: str, **filters: str) -> dict[str, Any]:
         """``{"count": n, "data": [...]}`` of ``invoices``, ``customers``, …, filtered."""
         query = urllib.parse.urlencode(filters)
