@@ -107,6 +107,8 @@ class InvoiceLineKind(models.TextChoices):
     MEMBERSHIP_FEE = "membership_fee"  # a membership's price for one of its periods
     PLAN_CHANGE_FEE = "plan_change_fee"  # the new plan's price when a change takes effect now
     ADJUSTMENT = "adjustment"  # anything else (credits for unused time, corrections)
+    EMPLOYER_SEAT = "employer_seat"  # an employer's share of one member's month (sponsored)
+    MEMBER_SHARE = "member_share"  # the member's own share of a partly sponsored month
 
 
 class InvoiceLine(models.Model):
@@ -141,6 +143,16 @@ class InvoiceLine(models.Model):
                 fields=["membership", "period_start"],
                 condition=Q(kind="membership_fee"),
                 name="invoice_line_one_fee_per_membership_period",
+            ),
+            models.UniqueConstraint(  # one employer line per member-month, however many runs
+                fields=["membership", "period_start"],
+                condition=Q(kind="employer_seat"),
+                name="invoice_line_one_seat_per_membership_month",
+            ),
+            models.UniqueConstraint(  # one member-share line per member-month
+                fields=["membership", "period_start"],
+                condition=Q(kind="member_share"),
+                name="invoice_line_one_share_per_membership_month",
             ),
             models.CheckConstraint(
                 name="invoice_line_fee_has_membership",

@@ -45,6 +45,8 @@ class Price(models.Model):
     currency = models.CharField(max_length=3, default="usd")
     interval = models.CharField(max_length=8, choices=BillingInterval.choices)
     requires_prime = models.BooleanField(default=False)
+    # False for the employer-sponsored plan: only enrollment through an employer gives it.
+    sold_individually = models.BooleanField(default=True)
     active_from = models.DateField()
     active_until = models.DateField(null=True, blank=True)  # exclusive; open-ended when null
 
@@ -184,6 +186,14 @@ class Membership(models.Model):
     # A plan change that takes effect when the current period ends (annual → monthly).
     next_price = models.ForeignKey(
         Price, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The employer paying for it (see employers.Enrollment); None for an individual membership.
+    sponsor = models.ForeignKey(
+        "employers.Employer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sponsored_memberships",
     )
     created_at = models.DateTimeField(default=clock.now)
     ended_at = models.DateTimeField(null=True, blank=True)

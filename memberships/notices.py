@@ -88,6 +88,7 @@ def membership_renewal_reminders_queue(*, as_of: dt.date) -> int:
         Membership.objects.filter(
             status=MembershipStatus.ACTIVE,
             cancel_at_period_end=False,
+            sponsor__isnull=True,  # sponsored ones are billed to the employer, monthly
             current_period_end__gte=as_of,
             current_period_end__lte=horizon,
         )

@@ -1,6 +1,8 @@
 """The bill run: renews every membership whose period has ended by a date.
 
 Rules:
+- Only individual memberships: employer-sponsored ones (`sponsor` set) are billed per
+  member-month by the employer invoicing run (employers/invoicing.py).
 - A membership is **due** on day D when its current period ended before D
   (`current_period_end < D`): its next period has begun. `billing_run --as-of D` renews all of
   them, each for exactly one period (a membership several periods behind catches up one period
@@ -67,7 +69,9 @@ def memberships_renew_due(
 @transaction.atomic
 def _renew_chunk(*, as_of: dt.date, chunk_size: int, report: RenewalReport) -> int:
     due = list(
-        Membership.objects.filter(status=MembershipStatus.ACTIVE, current_period_end__lt=as_of)
+        Membership.objects.filter(
+            status=MembershipStatus.ACTIVE, current_period_end__lt=as_of, sponsor__isnull=True
+        )
         .select_related("price", "next_price", "member")
         .order_by("current_period_end", "id")
         .select_for_update(skip_locked=True, of=("self",))[:chunk_size]

@@ -21,11 +21,15 @@ from memberships.models import (
 
 # The plan a Prime member renews on when Prime is no longer verified.
 STANDARD_PRICE_CODE = "standard_annual"
+SPONSORED_PRICE_CODE = "employer_sponsored"  # the plan of every employer-sponsored membership
 
 
-def price_active_get(*, code: str, on: dt.date) -> Price:
-    """The price of plan `code` on day `on`."""
-    price = Price.objects.active_on(on).filter(code=code).first()
+def price_active_get(*, code: str, on: dt.date, sold_individually: bool = True) -> Price:
+    """The price of plan `code` on day `on`: by default only plans a member can buy
+    (sign-up, plan change, renewal); the sponsored plan comes only through an employer."""
+    price = (
+        Price.objects.active_on(on).filter(code=code, sold_individually=sold_individually).first()
+    )
     if price is None:
         raise NotFoundError(
             f"No price {code!r} is on sale on {on}.", details={"field": "price_code"}
