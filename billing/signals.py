@@ -25,3 +25,7 @@ payment_succeeded = Signal()
 
 # Sent inside the transaction that records a refund as succeeded in Stripe. Arguments: refund.
 refund_succeeded = Signal()
+
+# Sent inside the transaction that records a credit note as issued in Stripe, once per note.
+# Arguments: credit_note (billing.models.CreditNote).
+credit_note_issued = Signal()

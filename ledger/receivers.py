@@ -6,8 +6,9 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from billing.models import Invoice, Payment, Refund
+from billing.models import CreditNote, Invoice, Payment, Refund
 from billing.signals import (
+    credit_note_issued,
     invoice_finalized,
     invoice_voided,
     invoice_written_off,
@@ -15,6 +16,7 @@ from billing.signals import (
     refund_succeeded,
 )
 from ledger.services import (
+    ledger_credit_note_issued,
     ledger_invoice_finalized,
     ledger_invoice_voided,
     ledger_invoice_written_off,
@@ -49,6 +51,13 @@ def on_payment_succeeded(sender: type[Payment], *, payment: Payment, **kwargs: A
 @receiver(refund_succeeded, dispatch_uid="ledger.refund_succeeded")
 def on_refund_succeeded(sender: type[Refund], *, refund: Refund, **kwargs: Any) -> None:
     ledger_refund_succeeded(refund=refund)
+
+
+@receiver(credit_note_issued, dispatch_uid="ledger.credit_note_issued")
+def on_credit_note_issued(
+    sender: type[CreditNote], *, credit_note: CreditNote, **kwargs: Any
+) -> None:
+    ledger_credit_note_issued(credit_note=credit_note)
 
 
 @receiver(membership_service_ended, dispatch_uid="ledger.membership_service_ended")

@@ -7,9 +7,12 @@ names the event, so a replayed webhook, a re-run task or a concurrent worker pos
 - payment succeeded (`payment:<id>`): Dr Stripe cash, Cr receivable;
 - refund succeeded (`refund:<id>`): Dr refunds and credits (split over the invoice's positive
   lines by amount), Cr Stripe cash;
+- credit note issued on an open invoice (`credit_note:<id>`): Dr refunds and credits (split
+  the same way), Cr receivable;
 - invoice uncollectible (`invoice:<id>:written_off`): Dr bad debt, Cr receivable (the unpaid);
-- invoice voided (`invoice:<id>:voided`, `…:voided:recognition`): the finalization reversed,
-  and any revenue already recognized from it;
+- invoice voided (`invoice:<id>:voided`, `…:voided:recognition`,
+  `credit_note:<id>:voided`): the finalization reversed, any revenue already recognized from
+  it, and its credit notes;
 - membership service ended early (no entry): its open schedules recognize the rest on the
   last served day.
 
@@ -25,7 +28,7 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice, InvoiceLine, Payment, Refund
+from billing.models import CreditNote, CreditNoteStatus, Invoice, InvoiceLine, Payment, Refund
 from billing.proration import allocate_cents
 from config import clock
 from ledger import chart
@@ -143,46 +146,76 @@ def ledger_payment_succeeded(*, payment: Payment) -> JournalEntry | None:
     )
 
 
+def _contra_postings(
+    *, invoice: Invoice, amount_cents: int, credit: Account, currency: str
+) -> list[PostingInput]:
+    """Dr refunds and credits, Cr `credit`, for money given back or taken off `invoice`: a
+    reduction of revenue split over the invoice's positive lines in proportion to their amounts
+    (`allocate_cents`), each part with its line's dimensions, so each line's net is known."""
+    lines = [line for line in invoice.lines.order_by("id") if line.amount_cents > 0]
+    contra = chart.account_get(chart.REFUNDS_CREDITS)
+    if not lines:
+        return debit_credit(
+            debit=contra, credit=credit, amount_cents=amount_cents, currency=currency
+        )
+    parts = allocate_cents(amount_cents, [line.amount_cents for line in lines])
+    schedules = {
+        s.invoice_line_id: s
+        for s in RevenueSchedule.objects.filter(invoice_line__in=[line.pk for line in lines])
+    }
+    postings: list[PostingInput] = []
+    for line, part in zip(lines, parts, strict=True):
+        schedule = schedules.get(line.pk)
+        dims = Dimensions.of_schedule(schedule) if schedule else _line_dimensions(line)
+        postings += debit_credit(
+            debit=contra, credit=credit, amount_cents=part, dimensions=dims, currency=currency
+        )
+    return postings
+
+
 @transaction.atomic
 def ledger_refund_succeeded(*, refund: Refund) -> JournalEntry | None:
-    """Money back to the card: a reduction of revenue (contra account), split over the
-    invoice's positive lines in proportion to their amounts so each line's net is known."""
+    """Money back to the card: Dr refunds and credits (per line), Cr Stripe cash."""
     payment = refund.payment
-    lines = [line for line in payment.invoice.lines.order_by("id") if line.amount_cents > 0]
-    contra = chart.account_get(chart.REFUNDS_CREDITS)
-    cash = chart.account_get(chart.CASH_STRIPE)
-    postings: list[PostingInput] = []
-    if lines:
-        parts = allocate_cents(refund.amount_cents, [line.amount_cents for line in lines])
-        schedules = {
-            s.invoice_line_id: s
-            for s in RevenueSchedule.objects.filter(invoice_line__in=[line.pk for line in lines])
-        }
-        for line, part in zip(lines, parts, strict=True):
-            schedule = schedules.get(line.pk)
-            dims = Dimensions.of_schedule(schedule) if schedule else _line_dimensions(line)
-            postings += debit_credit(
-                debit=contra,
-                credit=cash,
-                amount_cents=part,
-                dimensions=dims,
-                currency=refund.payment.currency,
-            )
-    else:
-        postings = debit_credit(debit=contra, credit=cash, amount_cents=refund.amount_cents)
     return journal_entry_post(
         idempotency_key=f"refund:{refund.pk}",
         kind="refund",
         occurred_on=clock.today(),
-        postings=postings,
+        postings=_contra_postings(
+            invoice=payment.invoice,
+            amount_cents=refund.amount_cents,
+            credit=chart.account_get(chart.CASH_STRIPE),
+            currency=payment.currency,
+        ),
         memo=refund.reason,
+    )
+
+
+@transaction.atomic
+def ledger_credit_note_issued(*, credit_note: CreditNote) -> JournalEntry | None:
+    """An open invoice asks for less: Dr refunds and credits (per line), Cr the receivable of
+    its payer type. The invoice's finalization is posted first if it was not yet (its receivers
+    are idempotent), so the receivable credited is always there."""
+    invoice = credit_note.invoice
+    ledger_invoice_finalized(invoice=invoice)
+    return journal_entry_post(
+        idempotency_key=f"credit_note:{credit_note.pk}",
+        kind="credit_note",
+        occurred_on=clock.today(),
+        postings=_contra_postings(
+            invoice=invoice,
+            amount_cents=credit_note.amount_cents,
+            credit=_receivable(invoice),
+            currency=invoice.currency,
+        ),
+        memo=credit_note.reason,
     )
 
 
 @transaction.atomic
 def ledger_invoice_written_off(*, invoice: Invoice) -> JournalEntry | None:
     ledger_invoice_finalized(invoice=invoice)
-    unpaid = invoice.total_cents - invoice.amount_paid_cents
+    unpaid = invoice.amount_remaining_cents  # credit notes took the rest off the receivable
     return journal_entry_post(
         idempotency_key=f"invoice:{invoice.pk}:written_off",
         kind="write_off",
@@ -210,6 +243,20 @@ def ledger_invoice_voided(*, invoice: Invoice) -> None:
     journal_entry_reverse(
         entry=finalized, idempotency_key=f"invoice:{invoice.pk}:voided", occurred_on=today
     )
+    credited = JournalEntry.objects.filter(
+        idempotency_key__in=[
+            f"credit_note:{pk}"
+            for pk in CreditNote.objects.filter(
+                invoice=invoice, status=CreditNoteStatus.ISSUED
+            ).values_list("pk", flat=True)
+        ]
+    )
+    for credit_entry in credited:
+        journal_entry_reverse(
+            entry=credit_entry,
+            idempotency_key=f"{credit_entry.idempotency_key}:voided",
+            occurred_on=today,
+        )
     schedules = list(
         RevenueSchedule.objects.select_for_update().filter(invoice_line__invoice=invoice)
     )
