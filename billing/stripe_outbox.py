@@ -32,6 +32,7 @@ from django.utils import timezone
 from billing.models import (
     BillingCustomer,
     CollectionMethod,
+    CreditNoteStatus,
     Invoice,
     InvoiceStatus,
     StripeCommand,
@@ -372,6 +373,10 @@ def _credit_note_create(command: StripeCommand, gateway: StripeGateway, lease: L
     invoice = _command_invoice(command)
     if invoice.stripe_invoice_id is None:
         raise CommandNotReadyError("the invoice has not reached Stripe yet")
+    if note.status == CreditNoteStatus.PENDING and invoice.status != InvoiceStatus.OPEN:
+        # Paid (or closed) since: Stripe would turn the note into a balance credit. Refused.
+        credit_note_record_stripe_result(credit_note=note, issued=False)
+        raise DomainError(f"the invoice is {invoice.status} now, no longer open")
     try:
         result = gateway.credit_note_create(
             invoice_id=invoice.stripe_invoice_id,

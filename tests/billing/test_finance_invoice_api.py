@@ -710,3 +710,22 @@ def test_list_rows_show_the_amounts(finance):
         "user_id": customer.user_id,
         "employer_id": None,
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_credit_note_for_an_invoice_paid_meanwhile_is_not_sent(stripe_emulator):
+    invoice = open_local_invoice(900)
+    note = credit_note_create(invoice=invoice, amount_cents=300, reason="x", created_by=None)
+    Invoice.objects.filter(pk=invoice.pk).update(status=InvoiceStatus.PAID)
+
+    stripe_outbox_push(run_seconds=10)  # (its invoice's own push fails: not in Stripe)
+
+    command = StripeCommand.objects.get(kind="credit_note_create")
+    assert (command.status, command.last_error) == (
+        "failed",
+        "DomainError: the invoice is paid now, no longer open",
+    )
+    note.refresh_from_db()
+    assert note.status == CreditNoteStatus.FAILED
+    assert stripe_emulator.objects("credit_notes")["count"] == 0
+    assert not JournalEntry.objects.filter(kind="credit_note").exists()
