@@ -5,13 +5,15 @@ Amounts are integer cents."""
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.scoping import ScopedQuerySet
+from accounts.selectors import Access
 from config import clock
 
 
@@ -70,6 +72,19 @@ class CollectionMethod(models.TextChoices):
     SEND_INVOICE = "send_invoice"  # employers: invoice emailed, paid on net terms
 
 
+class InvoiceQuerySet(ScopedQuerySet["Invoice"]):
+    def visible_to(self, access: Access) -> Self:
+        """Finance staff and operator admins see every invoice; an employer admin their
+        employer's; a member their own; anyone else none."""
+        if access.is_staff_wide:
+            return self
+        if access.user_id is None:
+            return self.none()
+        return self.filter(
+            Q(customer__employer_id__in=access.employer_ids) | Q(customer__user_id=access.user_id)
+        )
+
+
 class Invoice(models.Model):
     customer = models.ForeignKey(BillingCustomer, on_delete=models.PROTECT, related_name="invoices")
     currency = models.CharField(max_length=3, default="usd")
@@ -79,6 +94,8 @@ class Invoice(models.Model):
     status = models.CharField(max_length=16, choices=InvoiceStatus.choices, default="draft")
     total_cents = models.BigIntegerField()
     amount_paid_cents = models.BigIntegerField(default=0)
+    # Pre-payment credit notes (Stripe's pre_payment_credit_notes_amount): lowers what is due.
+    amount_credited_cents = models.BigIntegerField(default=0)
     stripe_invoice_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     number = models.CharField(max_length=64, blank=True)
     hosted_invoice_url = models.URLField(max_length=1000, blank=True)
@@ -87,10 +104,17 @@ class Invoice(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)  # voided or marked uncollectible
 
+    objects: ClassVar[InvoiceQuerySet] = InvoiceQuerySet.as_manager()  # type: ignore[assignment]
+
     class Meta:
         constraints: ClassVar = [
             models.CheckConstraint(
                 name="invoice_total_not_negative", condition=Q(total_cents__gte=0)
+            ),
+            models.CheckConstraint(
+                name="invoice_credited_within_total",
+                condition=Q(amount_credited_cents__gte=0)
+                & Q(amount_credited_cents__lte=models.F("total_cents")),
             ),
             models.CheckConstraint(
                 name="invoice_send_invoice_has_terms",
@@ -101,6 +125,17 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return f"invoice #{self.pk} ({self.status}, {self.total_cents} {self.currency})"
+
+    @property
+    def amount_due_cents(self) -> int:
+        """What the invoice asks for: its total less pre-payment credit notes (Stripe's
+        amount_due)."""
+        return self.total_cents - self.amount_credited_cents
+
+    @property
+    def amount_remaining_cents(self) -> int:
+        """What is still to be paid (Stripe's amount_remaining)."""
+        return max(0, self.amount_due_cents - self.amount_paid_cents)
 
 
 class InvoiceLineKind(models.TextChoices):
@@ -225,6 +260,11 @@ class Refund(models.Model):
     )
     stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     created_at = models.DateTimeField(default=clock.now)
+    # Who asked for it (finance staff through the API); None for the system (e.g. a
+    # cancellation's prorated refund).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints: ClassVar = [
@@ -287,6 +327,41 @@ class Dispute(models.Model):
         return self.status in CLOSED_DISPUTE_STATUSES
 
 
+class CreditNoteStatus(models.TextChoices):
+    PENDING = "pending"  # committed locally, on its way to Stripe
+    ISSUED = "issued"
+    FAILED = "failed"  # Stripe refused it
+
+
+class CreditNote(models.Model):
+    """A credit on an open invoice (a Stripe pre-payment credit note): lowers what the invoice
+    asks for. Credit notes of an invoice never add up to more than it has left to pay (checked
+    under the invoice's row lock). Paid invoices are refunded instead (Refund)."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    amount_cents = models.BigIntegerField()
+    reason = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=CreditNoteStatus.choices, default=CreditNoteStatus.PENDING
+    )
+    stripe_credit_note_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    number = models.CharField(max_length=64, blank=True)  # Stripe's, e.g. ABC-0001-CN-01
+    created_at = models.DateTimeField(default=clock.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        constraints: ClassVar = [
+            models.CheckConstraint(
+                name="credit_note_amount_positive", condition=Q(amount_cents__gt=0)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"credit note #{self.pk} {self.amount_cents} ({self.status})"
+
+
 class StripeCommandKind(models.TextChoices):
     CUSTOMER_SYNC = "customer_sync"  # create or update the Stripe customer, default payment method
     INVOICE_PUSH = "invoice_push"  # draft → items → finalize → pay (members) or send (employers)
@@ -295,6 +370,7 @@ class StripeCommandKind(models.TextChoices):
     INVOICE_PAY = "invoice_pay"  # a further charge attempt (new card, dunning retry)
     REFUND_CREATE = "refund_create"
     PAYMENT_FEE_FETCH = "payment_fee_fetch"  # read a succeeded payment's Stripe fee
+    CREDIT_NOTE_CREATE = "credit_note_create"
 
 
 class StripeCommandStatus(models.TextChoices):
@@ -319,6 +395,13 @@ class StripeCommand(models.Model):
     )
     refund = models.ForeignKey(
         Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="stripe_commands"
+    )
+    credit_note = models.ForeignKey(
+        CreditNote,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="stripe_commands",
     )
     idempotency_key = models.CharField(max_length=200, unique=True)
     status = models.CharField(

@@ -22,6 +22,8 @@ from billing.models import (
     CLOSED_DISPUTE_STATUSES,
     BillingCustomer,
     CollectionMethod,
+    CreditNote,
+    CreditNoteStatus,
     Dispute,
     DisputeStatus,
     Invoice,
@@ -35,8 +37,9 @@ from billing.models import (
     StripeCommand,
     StripeCommandKind,
 )
-from billing.selectors import installation_key_prefix
+from billing.selectors import installation_key_prefix, invoice_creditable_cents
 from billing.signals import (
+    credit_note_issued,
     dispute_closed,
     dispute_opened,
     invoice_finalized,
@@ -304,8 +307,10 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
 
     The invoice is found by Stripe id, or by the `local_invoice_id` metadata we set at creation
     (an event can arrive before the pusher stored the id). The status only moves forward
-    (billing/invoice_status.py); number, URL and amount paid only fill in or grow. A paid
-    invoice gets its one succeeded payment. Returns None for invoices this system did not make.
+    (billing/invoice_status.py); number, URL, amount paid and amount credited (pre-payment
+    credit notes) only fill in or grow. A paid invoice gets its one succeeded payment, of what
+    was paid (nothing, when credit notes took the whole amount due). Returns None for invoices
+    this system did not make.
     """
     invoice = _invoice_for_snapshot(snapshot)
     if invoice is None:
@@ -340,6 +345,9 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
     if snapshot.amount_paid > invoice.amount_paid_cents:
         invoice.amount_paid_cents = snapshot.amount_paid
         changed.add("amount_paid_cents")
+    if snapshot.pre_payment_credit_notes_amount > invoice.amount_credited_cents:
+        invoice.amount_credited_cents = snapshot.pre_payment_credit_notes_amount
+        changed.add("amount_credited_cents")
     if changed:
         invoice.save(update_fields=sorted(changed))
     if "status" in changed or "finalized_at" in changed:
@@ -347,7 +355,7 @@ def invoice_sync_from_stripe(*, snapshot: StripeInvoiceSnapshot) -> Invoice | No
     if invoice.status == InvoiceStatus.PAID:
         _payment_success_ensure(
             invoice=invoice,
-            amount_cents=snapshot.amount_paid or invoice.total_cents,
+            amount_cents=snapshot.amount_paid or invoice.amount_due_cents,
             payment_intent_id=snapshot.payment_intent_ids[0] if snapshot.payment_intent_ids else "",
         )
     if became_paid:
@@ -476,9 +484,11 @@ def payment_record_outcome(*, invoice: Invoice, outcome: PaymentOutcome) -> Paym
 
 
 @transaction.atomic
-def refund_create(*, payment: Payment, amount_cents: int, reason: str) -> Refund:
+def refund_create(
+    *, payment: Payment, amount_cents: int, reason: str, created_by: User | None = None
+) -> Refund:
     """Refund `amount_cents` of a succeeded payment, queued for Stripe. Refunds of one payment
-    never add up to more than it took."""
+    never add up to more than it took. `created_by` is who asked (None: the system)."""
     locked = Payment.objects.select_for_update().get(pk=payment.pk)
     if locked.status != PaymentStatus.SUCCEEDED or not locked.stripe_payment_intent_id:
         raise ConflictError("Only a succeeded card payment can be refunded.")
@@ -490,7 +500,9 @@ def refund_create(*, payment: Payment, amount_cents: int, reason: str) -> Refund
             f"A refund must be between 1 and {locked.amount_cents - refunded} cents.",
             details={"refundable_cents": locked.amount_cents - refunded},
         )
-    refund = Refund.objects.create(payment=locked, amount_cents=amount_cents, reason=reason)
+    refund = Refund.objects.create(
+        payment=locked, amount_cents=amount_cents, reason=reason, created_by=created_by
+    )
     StripeCommand.objects.create(
         kind=StripeCommandKind.REFUND_CREATE,
         customer=locked.invoice.customer,
@@ -500,6 +512,37 @@ def refund_create(*, payment: Payment, amount_cents: int, reason: str) -> Refund
     )
     _push_after_commit()
     return refund
+
+
+def invoice_refund(
+    *,
+    invoice: Invoice,
+    amount_cents: int,
+    reason: str,
+    created_by: User | None,
+    payment_id: int | None = None,
+) -> Refund:
+    """Refund part or all of a paid invoice: of `payment_id` when given (it must be one of the
+    invoice's payments), else of the invoice's one succeeded payment. `refund_create` checks
+    the payment and the amount."""
+    payments = Payment.objects.filter(invoice=invoice)
+    if payment_id is not None:
+        payment = payments.filter(pk=payment_id).first()
+        if payment is None:
+            raise DomainError(
+                f"Payment {payment_id} is not a payment of invoice {invoice.pk}.",
+                details={"field": "payment_id"},
+            )
+    else:
+        payment = payments.filter(status=PaymentStatus.SUCCEEDED).first()
+        if payment is None:
+            raise ConflictError(
+                f"Only a paid invoice can be refunded; invoice {invoice.pk} is {invoice.status}.",
+                details={"invoice_status": invoice.status},
+            )
+    return refund_create(
+        payment=payment, amount_cents=amount_cents, reason=reason, created_by=created_by
+    )
 
 
 @transaction.atomic
@@ -581,3 +624,67 @@ def dispute_sync_from_stripe(*, snapshot: StripeDisputeSnapshot) -> Dispute | No
     if dispute.is_closed:
         dispute_closed.send(sender=Dispute, dispute=dispute)
     return dispute
+
+
+# --- credit notes ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def credit_note_create(
+    *, invoice: Invoice, amount_cents: int, reason: str, created_by: User | None
+) -> CreditNote:
+    """Credit `amount_cents` on an open invoice (a Stripe pre-payment credit note, queued): it
+    lowers what the invoice asks for. The credit notes of an invoice never add up to more than
+    it has left to pay (checked under the invoice's row lock). A paid invoice is refunded
+    instead (`invoice_refund`), so that money back always goes through one path."""
+    locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if locked.status == InvoiceStatus.PAID:
+        raise ConflictError(
+            f"Invoice {locked.pk} is paid: give money back with a refund "
+            f"(POST /api/v1/invoices/{locked.pk}/refunds/), not a credit note.",
+            details={"invoice_status": locked.status, "use": "refunds"},
+        )
+    if locked.status != InvoiceStatus.OPEN or locked.stripe_invoice_id is None:
+        raise ConflictError(
+            f"Only an open invoice can be credited; invoice {locked.pk} is {locked.status}.",
+            details={"invoice_status": locked.status},
+        )
+    creditable = invoice_creditable_cents(
+        invoice=locked, credit_notes=list(CreditNote.objects.filter(invoice=locked))
+    )
+    if not 0 < amount_cents <= creditable:
+        raise ConflictError(
+            f"A credit must be between 1 and {creditable} cents.",
+            details={"creditable_cents": creditable},
+        )
+    note = CreditNote.objects.create(
+        invoice=locked, amount_cents=amount_cents, reason=reason, created_by=created_by
+    )
+    StripeCommand.objects.create(
+        kind=StripeCommandKind.CREDIT_NOTE_CREATE,
+        customer=locked.customer,
+        invoice=locked,
+        credit_note=note,
+        idempotency_key=f"{installation_key_prefix()}:credit_note:{note.pk}",
+    )
+    _push_after_commit()
+    return note
+
+
+@transaction.atomic
+def credit_note_record_stripe_result(
+    *, credit_note: CreditNote, stripe_credit_note_id: str = "", number: str = "", issued: bool
+) -> None:
+    """Store Stripe's answer to a credit note (called by the pusher): issued, or refused."""
+    locked = CreditNote.objects.select_for_update().get(pk=credit_note.pk)
+    if locked.status == CreditNoteStatus.ISSUED and not issued:
+        return  # issued is final
+    newly_issued = issued and locked.status != CreditNoteStatus.ISSUED
+    if stripe_credit_note_id:
+        locked.stripe_credit_note_id = stripe_credit_note_id
+    if number:
+        locked.number = number
+    locked.status = CreditNoteStatus.ISSUED if issued else CreditNoteStatus.FAILED
+    locked.save(update_fields=["stripe_credit_note_id", "number", "status"])
+    if newly_issued:
+        credit_note_issued.send(sender=CreditNote, credit_note=locked)

@@ -35,3 +35,6 @@ payment_fee_recorded = Signal()
 # (billing.models.Dispute; `status` says how it closed).
 dispute_opened = Signal()
 dispute_closed = Signal()
+# Sent inside the transaction that records a credit note as issued in Stripe, once per note.
+# Arguments: credit_note (billing.models.CreditNote).
+credit_note_issued = Signal()

@@ -104,6 +104,7 @@ class StripeInvoiceSnapshot:
     finalized_at: dt.datetime | None
     paid_at: dt.datetime | None
     payment_intent_ids: tuple[str, ...]
+    pre_payment_credit_notes_amount: int = 0  # what credit notes took off amount_due
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StripeInvoiceSnapshot:
@@ -132,6 +133,7 @@ class StripeInvoiceSnapshot:
             finalized_at=_timestamp(transitions.get("finalized_at")),
             paid_at=_timestamp(transitions.get("paid_at")),
             payment_intent_ids=payment_intent_ids,
+            pre_payment_credit_notes_amount=int(data.get("pre_payment_credit_notes_amount") or 0),
         )
 
 
@@ -485,10 +487,14 @@ class StripeGateway:
         memo: str,
         refund_amount_cents: int,
         idempotency_key: str,
+        metadata: dict[str, str] | None = None,
     ) -> CreditNoteSnapshot:
-        """A credit note for `amount_cents` of the invoice. On a paid invoice,
-        `refund_amount_cents` of it is refunded to the card, the rest credited."""
+        """A credit note for `amount_cents` of the invoice. On an open invoice it lowers the
+        amount due; on a paid invoice, `refund_amount_cents` of it is refunded to the card, the
+        rest credited."""
         params: CreditNoteCreateParams = {"invoice": invoice_id, "amount": amount_cents}
+        if metadata:
+            params["metadata"] = metadata
         if reason:
             params["reason"] = reason
         if memo:

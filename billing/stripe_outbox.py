@@ -32,6 +32,7 @@ from django.utils import timezone
 from billing.models import (
     BillingCustomer,
     CollectionMethod,
+    CreditNoteStatus,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -42,6 +43,7 @@ from billing.models import (
 from billing.selectors import installation_key_prefix
 from billing.services import (
     billing_customer_record_stripe_state,
+    credit_note_record_stripe_result,
     invoice_record_stripe_ids,
     invoice_sync_from_stripe,
     payment_record_fee,
@@ -162,7 +164,7 @@ def stripe_outbox_push_now(
 
 def _run_command(*, lease: Lease, gateway: StripeGateway, report: PushReport) -> None:
     command = StripeCommand.objects.select_related(
-        "customer", "invoice__customer", "refund__payment"
+        "customer", "invoice__customer", "refund__payment", "credit_note"
     ).get(pk=lease.command_id)
     try:
         lease.renew()  # the batch may have waited; hold this one for a full lease from now
@@ -376,6 +378,43 @@ def _payment_fee_fetch(command: StripeCommand, gateway: StripeGateway, lease: Le
     payment_record_fee(payment=payment, charge_id=fee.charge_id, fee_cents=fee.fee)
 
 
+def _credit_note_create(command: StripeCommand, gateway: StripeGateway, lease: Lease) -> None:
+    """A pre-payment credit note on an open invoice; then the invoice as Stripe now has it
+    (its amount due lowered, or paid when nothing is left), so the local one follows without
+    waiting for the webhook. Stripe refusing the note marks it failed (its amount is creditable
+    again) and the command failed."""
+    note = command.credit_note
+    if note is None:
+        raise DomainError("credit_note_create without a credit note")
+    invoice = _command_invoice(command)
+    if invoice.stripe_invoice_id is None:
+        raise CommandNotReadyError("the invoice has not reached Stripe yet")
+    if note.status == CreditNoteStatus.PENDING and invoice.status != InvoiceStatus.OPEN:
+        # Paid (or closed) since: Stripe would turn the note into a balance credit. Refused.
+        credit_note_record_stripe_result(credit_note=note, issued=False)
+        raise DomainError(f"the invoice is {invoice.status} now, no longer open")
+    try:
+        result = gateway.credit_note_create(
+            invoice_id=invoice.stripe_invoice_id,
+            amount_cents=note.amount_cents,
+            reason=None,  # Stripe's reasons are a fixed list; finance's words go in the memo
+            memo=note.reason,
+            refund_amount_cents=0,
+            metadata={"local_credit_note_id": str(note.pk)},
+            idempotency_key=command.idempotency_key,
+        )
+    except StripeRequestError:
+        credit_note_record_stripe_result(credit_note=note, issued=False)
+        raise
+    credit_note_record_stripe_result(
+        credit_note=note, stripe_credit_note_id=result.id, number=result.number, issued=True
+    )
+    lease.renew()
+    invoice_sync_from_stripe(
+        snapshot=gateway.invoice_retrieve(invoice_id=invoice.stripe_invoice_id)
+    )
+
+
 def _wait_for_customer_sync(customer: BillingCustomer) -> None:
     """Charging before the customer's new card reached Stripe would charge the old one."""
     if StripeCommand.objects.filter(
@@ -411,6 +450,7 @@ EXECUTORS: dict[StripeCommandKind, Executor] = {
     StripeCommandKind.INVOICE_PAY: _invoice_pay,
     StripeCommandKind.REFUND_CREATE: _refund_create,
     StripeCommandKind.PAYMENT_FEE_FETCH: _payment_fee_fetch,
+    StripeCommandKind.CREDIT_NOTE_CREATE: _credit_note_create,
     StripeCommandKind.INVOICE_VOID: _invoice_close(StripeGateway.invoice_void),
     StripeCommandKind.INVOICE_MARK_UNCOLLECTIBLE: _invoice_close(
         StripeGateway.invoice_mark_uncollectible

@@ -241,6 +241,10 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role",
         "MembershipStatusEnum": "memberships.models.MembershipStatus",
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
+        "InvoiceLineKindEnum": "billing.models.InvoiceLineKind",
+        "PaymentStatusEnum": "billing.models.PaymentStatus",
+        "RefundStatusEnum": "billing.models.RefundStatus",
+        "CreditNoteStatusEnum": "billing.models.CreditNoteStatus",
         "StatementStatusEnum": "ledger.models.StatementStatus",
     },
     "APPEND_COMPONENTS": {

@@ -12,6 +12,7 @@ api_v1 = [
     path("partners/", include("partners.urls")),
     path("ledger/", include("ledger.urls")),
     path("statements/", include("ledger.statement_urls")),
+    path("invoices/", include("billing.invoice_urls")),
 ]
 
 urlpatterns = [

@@ -6,8 +6,9 @@ from typing import Any
 
 from django.dispatch import receiver
 
-from billing.models import Dispute, Invoice, Payment, Refund
+from billing.models import CreditNote, Dispute, Invoice, Payment, Refund
 from billing.signals import (
+    credit_note_issued,
     dispute_closed,
     dispute_opened,
     invoice_finalized,
@@ -18,6 +19,7 @@ from billing.signals import (
     refund_succeeded,
 )
 from ledger.services import (
+    ledger_credit_note_issued,
     ledger_dispute_closed,
     ledger_dispute_opened,
     ledger_invoice_finalized,
@@ -70,6 +72,13 @@ def on_dispute_opened(sender: type[Dispute], *, dispute: Dispute, **kwargs: Any)
 @receiver(dispute_closed, dispatch_uid="ledger.dispute_closed")
 def on_dispute_closed(sender: type[Dispute], *, dispute: Dispute, **kwargs: Any) -> None:
     ledger_dispute_closed(dispute=dispute)
+
+
+@receiver(credit_note_issued, dispatch_uid="ledger.credit_note_issued")
+def on_credit_note_issued(
+    sender: type[CreditNote], *, credit_note: CreditNote, **kwargs: Any
+) -> None:
+    ledger_credit_note_issued(credit_note=credit_note)
 
 
 @receiver(membership_service_ended, dispatch_uid="ledger.membership_service_ended")

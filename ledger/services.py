@@ -14,9 +14,12 @@ names the event, so a replayed webhook, a re-run task or a concurrent worker pos
   `dispute:<id>:<status>`): Dr Stripe cash, Cr disputed funds;
 - dispute lost (`dispute:<id>:lost`): Dr refunds and credits (split over the invoice's positive
   lines by amount, like a refund, so partner statements net it out), Cr disputed funds;
+- credit note issued on an open invoice (`credit_note:<id>`): Dr refunds and credits (split
+  the same way), Cr receivable;
 - invoice uncollectible (`invoice:<id>:written_off`): Dr bad debt, Cr receivable (the unpaid);
-- invoice voided (`invoice:<id>:voided`, `…:voided:recognition`): the finalization reversed,
-  and any revenue already recognized from it;
+- invoice voided (`invoice:<id>:voided`, `…:voided:recognition`,
+  `credit_note:<id>:voided`): the finalization reversed, any revenue already recognized from
+  it, and its credit notes;
 - membership service ended early (no entry): its open schedules recognize the rest on the
   last served day.
 
@@ -32,7 +35,16 @@ import datetime as dt
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Dispute, DisputeStatus, Invoice, InvoiceLine, Payment, Refund
+from billing.models import (
+    CreditNote,
+    CreditNoteStatus,
+    Dispute,
+    DisputeStatus,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Refund,
+)
 from billing.proration import allocate_cents
 from config import clock
 from ledger import chart
@@ -198,17 +210,18 @@ def _revenue_reduction_postings(
 
 @transaction.atomic
 def ledger_refund_succeeded(*, refund: Refund) -> JournalEntry | None:
-    """Money back to the card: a reduction of revenue (contra account), split over the
-    invoice's positive lines in proportion to their amounts so each line's net is known."""
+    """Money back to the card: Dr refunds and credits (split over the invoice's positive lines
+    in proportion to their amounts, so each line's net is known), Cr Stripe cash."""
+    payment = refund.payment
     return journal_entry_post(
         idempotency_key=f"refund:{refund.pk}",
         kind="refund",
         occurred_on=clock.today(),
         postings=_revenue_reduction_postings(
-            invoice=refund.payment.invoice,
+            invoice=payment.invoice,
             amount_cents=refund.amount_cents,
             credit=chart.account_get(chart.CASH_STRIPE),
-            currency=refund.payment.currency,
+            currency=payment.currency,
         ),
         memo=refund.reason,
     )
@@ -263,9 +276,30 @@ def ledger_dispute_closed(*, dispute: Dispute) -> JournalEntry | None:
 
 
 @transaction.atomic
+def ledger_credit_note_issued(*, credit_note: CreditNote) -> JournalEntry | None:
+    """An open invoice asks for less: Dr refunds and credits (per line), Cr the receivable of
+    its payer type. The invoice's finalization is posted first if it was not yet (its receivers
+    are idempotent), so the receivable credited is always there."""
+    invoice = credit_note.invoice
+    ledger_invoice_finalized(invoice=invoice)
+    return journal_entry_post(
+        idempotency_key=f"credit_note:{credit_note.pk}",
+        kind="credit_note",
+        occurred_on=clock.today(),
+        postings=_revenue_reduction_postings(
+            invoice=invoice,
+            amount_cents=credit_note.amount_cents,
+            credit=_receivable(invoice),
+            currency=invoice.currency,
+        ),
+        memo=credit_note.reason,
+    )
+
+
+@transaction.atomic
 def ledger_invoice_written_off(*, invoice: Invoice) -> JournalEntry | None:
     ledger_invoice_finalized(invoice=invoice)
-    unpaid = invoice.total_cents - invoice.amount_paid_cents
+    unpaid = invoice.amount_remaining_cents  # credit notes took the rest off the receivable
     return journal_entry_post(
         idempotency_key=f"invoice:{invoice.pk}:written_off",
         kind="write_off",
@@ -293,6 +327,20 @@ def ledger_invoice_voided(*, invoice: Invoice) -> None:
     journal_entry_reverse(
         entry=finalized, idempotency_key=f"invoice:{invoice.pk}:voided", occurred_on=today
     )
+    credited = JournalEntry.objects.filter(
+        idempotency_key__in=[
+            f"credit_note:{pk}"
+            for pk in CreditNote.objects.filter(
+                invoice=invoice, status=CreditNoteStatus.ISSUED
+            ).values_list("pk", flat=True)
+        ]
+    )
+    for credit_entry in credited:
+        journal_entry_reverse(
+            entry=credit_entry,
+            idempotency_key=f"{credit_entry.idempotency_key}:voided",
+            occurred_on=today,
+        )
     schedules = list(
         RevenueSchedule.objects.select_for_update().filter(invoice_line__invoice=invoice)
     )
