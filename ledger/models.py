@@ -265,3 +265,28 @@ class StatementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.market_id} {self.amount_cents}"
+
+
+class StatementRecoupment(models.Model):
+    """What one statement repays of one agreement's start-up contribution. What is left to
+    recoup is the contribution minus these rows of the approved and paid statements (of any
+    month), so approving months in any order never repays more than was contributed."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="recoupments")
+    agreement = models.ForeignKey(
+        RevenueShareAgreement, on_delete=models.PROTECT, related_name="recoupments"
+    )
+    amount_cents = models.BigIntegerField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["statement", "agreement"], name="statement_recoupment_one_per_agreement"
+            ),
+            models.CheckConstraint(
+                name="statement_recoupment_positive", condition=Q(amount_cents__gt=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"recoupment of agreement {self.agreement_id}: {self.amount_cents}"

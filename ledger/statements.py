@@ -8,8 +8,9 @@ For one partner and one month, per market the partner has an agreement for:
 - share = for each agreement in force during the month, round_half_up(net of its days *
   share_bps / 10000) (a mid-month change splits the month by day);
 - recoupment = round_half_up(net of its days * recoupment_rate_bps / 10000) while the
-  agreement's start-up contribution is not repaid, never more than what is left, nothing when
-  the net is negative;
+  agreement's start-up contribution is not repaid, never more than what is left (the
+  contribution minus what approved statements of any month repaid of it, per agreement:
+  `StatementRecoupment`), nothing when the net is negative;
 - prior-period adjustments: the share of each approved earlier month recomputed from today's
   ledger, minus what was approved for it (and adjusted since);
 - amount due = shares + recoupments + adjustments; member counts (active at the month's end,
@@ -42,6 +43,7 @@ from ledger.models import (
     Statement,
     StatementLine,
     StatementLineKind,
+    StatementRecoupment,
     StatementStatus,
 )
 from partners.models import Partner
@@ -85,6 +87,7 @@ class MarketFigures:
 class StatementFigures:
     markets: dict[int, MarketFigures] = field(default_factory=dict)
     adjustments: list[tuple[int, dt.date, int]] = field(default_factory=list)  # market, period
+    recoupments: dict[int, int] = field(default_factory=dict)  # agreement id → cents
 
 
 def _agreements(partner_id: int, first: dt.date, last: dt.date) -> list[RevenueShareAgreement]:
@@ -120,16 +123,13 @@ def _daily_net(
     return daily
 
 
-def _recouped_before(partner_id: int, agreement: RevenueShareAgreement, period: dt.date) -> int:
+def _recouped_so_far(agreement: RevenueShareAgreement) -> int:
+    """What approved and paid statements, of any month, repaid of the agreement's contribution."""
     return int(
-        StatementLine.objects.filter(
-            statement__partner_id=partner_id,
+        StatementRecoupment.objects.filter(
+            agreement=agreement,
             statement__status__in=[StatementStatus.APPROVED, StatementStatus.PAID],
-            statement__period__lt=period,
-            statement__period__gte=agreement.effective_from.replace(day=1),
-            market_id=agreement.market_id,
-            kind=StatementLineKind.MARKET,
-        ).aggregate(total=Sum("recoupment_cents"))["total"]
+        ).aggregate(total=Sum("amount_cents"))["total"]
         or 0
     )
 
@@ -163,10 +163,11 @@ def statement_figures(
             and agreement.recoupment_rate_bps
             and net > 0
         ):
-            left = agreement.recoupment_total_cents - _recouped_before(partner_id, agreement, first)
-            market.recoupment_cents += max(
-                0, min(round_half_up_bps(net, agreement.recoupment_rate_bps), left)
-            )
+            left = agreement.recoupment_total_cents - _recouped_so_far(agreement)
+            recouped = max(0, min(round_half_up_bps(net, agreement.recoupment_rate_bps), left))
+            if recouped:
+                market.recoupment_cents += recouped
+                figures.recoupments[agreement.pk] = recouped
     for market_id, counts in _member_counts(list(figures.markets), first, last).items():
         market = figures.markets[market_id]
         market.active_members, market.new_members, market.churned_members = counts
@@ -241,6 +242,9 @@ def statement_generate(*, partner: Partner, period: dt.date) -> Statement:
     """The partner's statement for the month of `period`: made, or regenerated while it is a
     draft. An approved or paid statement is returned as it is."""
     first, _ = month_bounds(period)
+    # One partner's statements are (re)generated one at a time: what is left to recoup depends
+    # on its other approved statements.
+    Partner.objects.select_for_update().filter(pk=partner.pk).first()
     statement, _ = Statement.objects.get_or_create(partner=partner, period=first)
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
     if statement.status != StatementStatus.DRAFT:
@@ -272,9 +276,19 @@ def statement_generate(*, partner: Partner, period: dt.date) -> Statement:
         )
         for market_id, adjusted, cents in _adjustments(partner.pk, first)
     ]
-    if _line_values(lines) != _line_values(list(statement.lines.order_by("id"))):
+    recoupments = sorted(figures.recoupments.items())
+    booked = sorted(statement.recoupments.values_list("agreement_id", "amount_cents"))
+    if (
+        _line_values(lines) != _line_values(list(statement.lines.order_by("id")))
+        or recoupments != booked
+    ):
         statement.lines.all().delete()
         StatementLine.objects.bulk_create(lines)
+        statement.recoupments.all().delete()
+        StatementRecoupment.objects.bulk_create(
+            StatementRecoupment(statement=statement, agreement_id=agreement_id, amount_cents=cents)
+            for agreement_id, cents in recoupments
+        )
         statement.generated_at = clock.now()
     market_lines = [line for line in lines if line.kind == StatementLineKind.MARKET]
     statement.recognized_cents = sum(line.recognized_cents for line in market_lines)
