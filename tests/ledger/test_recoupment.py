@@ -39,7 +39,7 @@ def recognize(market: Market, day: dt.date, cents: int) -> None:
 
 @pytest.fixture
 def market() -> Market:
-    partner = PartnerFactory(name="Test Health Recoup")
+    partner = PartnerFactory.create(name="Test Health Recoup")
     market = Market.objects.create(name="Test Recoup", slug="test-recoup", partner=partner)
     for month in MONTHS:
         recognize(market, month + dt.timedelta(days=9), 10_000)  # 100.00 every month
@@ -56,7 +56,7 @@ def recouped(agreement: RevenueShareAgreement) -> int:
 
 
 def test_months_approved_out_of_order_never_recoup_more_than_contributed(market):
-    finance = UserFactory()
+    finance = UserFactory.create()
     role_grant(user=finance, role=Role.FINANCE_STAFF)
     agreement = RevenueShareAgreement.objects.create(
         partner_id=market.partner_id,
@@ -79,7 +79,7 @@ def test_months_approved_out_of_order_never_recoup_more_than_contributed(market)
 
 
 def test_two_agreements_of_one_market_each_repay_their_own_contribution(market):
-    finance = UserFactory()
+    finance = UserFactory.create()
     role_grant(user=finance, role=Role.FINANCE_STAFF)
     partner = market.partner
     assert partner is not None
