@@ -12,6 +12,11 @@ Rules (property-tested in tests/billing/test_proration.py):
 - **Allocations sum to the whole** (`allocate_cents`): each part gets the floor of its exact share,
   and the leftover cents go one each to the parts with the largest remainders (ties to the
   earlier part). No part is negative when the weights are not.
+- **Charges for part of a period round half up** (`prorated_charge_cents`): a charge for some days
+  of a period at a full-period rate is `round_half_up(rate * days / period_days)` (x.5 cents go
+  up), summed over the rates in force before the one rounding when the rate changes within the
+  period. A full period is exactly the rate. Used for sponsored member-months
+  (employers/invoicing.py).
 """
 
 from __future__ import annotations
@@ -66,3 +71,16 @@ def allocate_cents(amount_cents: int, weights: Sequence[int]) -> list[int]:
     for index in by_remainder[:leftover]:
         floors[index] += 1
     return [sign * part for part in floors]
+
+
+def prorated_charge_cents(*, parts: Sequence[tuple[int, int]], period_days: int) -> int:
+    """What `(rate_cents, days)` parts of a period of `period_days` days cost, each rate being
+    the price of the whole period: `round_half_up(sum(rate * days) / period_days)`, rounded once."""
+    if period_days <= 0:
+        raise ValueError("period_days must be positive")
+    if any(rate < 0 or days < 0 for rate, days in parts):
+        raise ValueError("rates and days must not be negative")
+    if sum(days for _, days in parts) > period_days:
+        raise ValueError("the parts cover more days than the period has")
+    weighted = sum(rate * days for rate, days in parts)
+    return (2 * weighted + period_days) // (2 * period_days)

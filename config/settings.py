@@ -162,6 +162,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "memberships.tasks.memberships_renew_due_task",
         "schedule": 3600.0,
     },
+    # Employer invoices in arrears and members' shares (only months whose billing day has come
+    # and that are not invoiced yet are touched, so running it hourly is safe).
+    "employers-invoicing-run": {
+        "task": "employers.invoicing_tasks.employer_invoicing_run_task",
+        "schedule": 3600.0,
+    },
     # Upcoming-renewal emails (once per membership and period, however often this runs).
     "memberships-renewal-reminders": {
         "task": "memberships.tasks.memberships_renewal_reminders_task",
@@ -179,6 +185,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 3600.0,
     },
 }
+# Task modules outside the autodiscovered `tasks.py` files.
+CELERY_IMPORTS = ("employers.invoicing_tasks",)
 # Seconds a health check waits for the database or the broker before calling it down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 
