@@ -174,6 +174,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Revenue recognition up to today (a re-run the same day posts nothing).
     "ledger-recognize": {"task": "ledger.tasks.ledger_recognize_task", "schedule": 3600.0},
+    # Sponsored memberships whose enrollment ended are canceled the next day (safe to re-run).
+    "employers-sponsored-memberships-end": {
+        "task": "employers.enrollment_tasks.sponsored_memberships_end_due_task",
+        "schedule": 3600.0,
+    },
     "idempotency-purge": {
         "task": "idempotency.tasks.idempotency_records_purge_task",
         "schedule": 3600.0,
