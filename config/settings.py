@@ -180,13 +180,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Revenue recognition up to today (a re-run the same day posts nothing).
     "ledger-recognize": {"task": "ledger.tasks.ledger_recognize_task", "schedule": 3600.0},
+    # Sponsored memberships whose enrollment ended are canceled the next day (safe to re-run).
+    "employers-sponsored-memberships-end": {
+        "task": "employers.enrollment_tasks.sponsored_memberships_end_due_task",
+        "schedule": 3600.0,
+    },
     "idempotency-purge": {
         "task": "idempotency.tasks.idempotency_records_purge_task",
         "schedule": 3600.0,
     },
 }
 # Task modules outside the autodiscovered `tasks.py` files.
-CELERY_IMPORTS = ("employers.invoicing_tasks",)
+CELERY_IMPORTS = ("employers.invoicing_tasks", "employers.enrollment_tasks")
 # Seconds a health check waits for the database or the broker before calling it down.
 HEALTH_CHECK_TIMEOUT_SECONDS = env_int("HEALTH_CHECK_TIMEOUT_SECONDS", 2)
 

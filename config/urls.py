@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("memberships.urls")),
     path("employers/", include("employers.urls")),
+    path("", include("employers.enrollment_urls")),
     path("partners/", include("partners.urls")),
     path("ledger/", include("ledger.urls")),
     path("statements/", include("ledger.statement_urls")),

@@ -257,6 +257,12 @@ def membership_fee_invoice_create(
     )
 
 
+def prime_check_for_price(*, price: Price, token: str, on: dt.date) -> PrimeCheck | None:
+    """Sign-up's Prime rule for any start of an individual membership: a Prime price needs
+    `token` verified for day `on` (else PrimeNotVerifiedError); None for other prices."""
+    return _prime_check_for(price_requires_prime=price.requires_prime, token=token, on=on)
+
+
 def _prime_check_for(*, price_requires_prime: bool, token: str, on: dt.date) -> PrimeCheck | None:
     if not price_requires_prime:
         return None

@@ -21,6 +21,8 @@ class NotificationKind(models.TextChoices):
     PAYMENT_RECOVERED = "payment_recovered"
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     MEMBERSHIP_CANCELED = "membership_canceled"
+    ENROLLMENT_CONFIRMED = "enrollment_confirmed"  # employer-sponsored membership started
+    SPONSORSHIP_ENDING = "sponsorship_ending"  # roster termination: last day, conversion offer
 
 
 class NotificationStatus(models.TextChoices):
