@@ -340,6 +340,18 @@ def membership_invoice_paid(*, invoice: Invoice) -> None:
 # --- self-service ------------------------------------------------------------------------------
 
 
+def _refuse_if_sponsored(membership: Membership) -> None:
+    """An employer-sponsored membership follows the employer's roster: the member cannot
+    cancel it or change its plan (they convert to an individual one when it ends)."""
+    if membership.sponsor_id is not None:
+        raise ConflictError(
+            "This membership is sponsored by your employer: it ends when your employer ends "
+            "it, and can then be converted to an individual membership "
+            "(POST /api/v1/me/membership/convert/).",
+            details={"sponsored": True},
+        )
+
+
 def membership_cancel_at_period_end(*, membership: Membership, actor: User) -> Membership:
     """Cancel when the paid period ends (the default cancellation): the bill run ends the
     membership instead of renewing it."""
@@ -354,6 +366,7 @@ def membership_cancellation_undo(*, membership: Membership, actor: User) -> Memb
 @transaction.atomic
 def _cancel_at_period_end_set(*, membership: Membership, actor: User, cancel: bool) -> Membership:
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    _refuse_if_sponsored(locked)
     if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
         action = "canceled" if cancel else "resumed"
         raise ConflictError(f"A {locked.status} membership cannot be {action}.")
@@ -409,6 +422,7 @@ def membership_plan_change(*, membership: Membership, price_code: str, actor: Us
         .select_related("price", "member")
         .get(pk=membership.pk)
     )
+    _refuse_if_sponsored(locked)
     if locked.status != MembershipStatus.ACTIVE:
         raise ConflictError(f"A {locked.status} membership cannot change plan.")
     today = clock.today()
@@ -514,6 +528,7 @@ def membership_cancel_now(*, membership: Membership, actor: User) -> ImmediateCa
     day of cancellation unused, rounded down (billing/proration.py), never more than the
     payment has left to refund. An unpaid period refunds nothing."""
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    _refuse_if_sponsored(locked)
     if locked.status not in {MembershipStatus.ACTIVE, MembershipStatus.PAST_DUE}:
         raise ConflictError(f"A {locked.status} membership cannot be canceled.")
     today = clock.today()

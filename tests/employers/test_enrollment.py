@@ -158,6 +158,33 @@ def test_enroll_by_work_email_in_any_case_gives_an_active_sponsored_membership(a
     assert api_client.get("/api/v1/me/membership/").json()["id"] == membership.pk
 
 
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("cancel/", {"when": "now"}),
+        ("cancel/", {"when": "period_end"}),
+        ("resume/", {}),
+        ("change-plan/", {"price_code": "standard_annual"}),
+    ],
+)
+def test_a_sponsored_member_cannot_cancel_resume_or_change_plan(api_client, acme, path, body):
+    roster_entry(acme)
+    token = enroll(api_client, acme).json()["token"]
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    with clock.as_of(MAR_10):
+        response = api_client.post(f"/api/v1/me/membership/{path}", body, format="json")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["details"] == {"sponsored": True}
+    membership = Membership.objects.get()
+    assert (membership.status, membership.cancel_at_period_end, membership.next_price) == (
+        "active",
+        False,
+        None,
+    )
+
+
 def test_enroll_by_external_id_and_date_of_birth(api_client, acme):
     entry = roster_entry(acme, work_email="someone@acme.test")
 
