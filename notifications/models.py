@@ -21,6 +21,7 @@ class NotificationKind(models.TextChoices):
     PAYMENT_RECOVERED = "payment_recovered"
     CANCELLATION_SCHEDULED = "cancellation_scheduled"
     MEMBERSHIP_CANCELED = "membership_canceled"
+    EMPLOYER_ADMIN_INVITATION = "employer_admin_invitation"
 
 
 class NotificationStatus(models.TextChoices):
