@@ -7,6 +7,14 @@ from employers.apis import (
     EmployerDetailApi,
     EmployerListApi,
 )
+from employers.roster_apis import (
+    RosterEntryDetailApi,
+    RosterEntryHistoryApi,
+    RosterEntryListApi,
+    RosterEntryTerminateApi,
+    RosterHistoryApi,
+)
+
 urlpatterns = [
     path("", EmployerListApi.as_view(), name="employer-list"),
     path("<int:pk>/", EmployerDetailApi.as_view(), name="employer-detail"),
@@ -21,5 +29,23 @@ urlpatterns = [
         "admin-invitations/set-password/",
         EmployerAdminPasswordSetApi.as_view(),
         name="employer-admin-password-set",
+    ),
+    # the roster and its history (employers/roster_apis.py)
+    path("<int:employer_id>/roster/", RosterEntryListApi.as_view(), name="roster-list"),
+    path("<int:employer_id>/roster/history/", RosterHistoryApi.as_view(), name="roster-history"),
+    path(
+        "<int:employer_id>/roster/<int:entry_id>/",
+        RosterEntryDetailApi.as_view(),
+        name="roster-entry-detail",
+    ),
+    path(
+        "<int:employer_id>/roster/<int:entry_id>/terminate/",
+        RosterEntryTerminateApi.as_view(),
+        name="roster-entry-terminate",
+    ),
+    path(
+        "<int:employer_id>/roster/<int:entry_id>/history/",
+        RosterEntryHistoryApi.as_view(),
+        name="roster-entry-history",
     ),
 ]
