@@ -117,6 +117,20 @@ def billing_customer_create(
 
 
 @transaction.atomic
+def billing_customer_contact_update(
+    *, customer: BillingCustomer, email: str, name: str
+) -> BillingCustomer:
+    """Change who the customer's invoices go to (e.g. an employer's billing email); the change
+    reaches Stripe through a queued sync."""
+    customer = BillingCustomer.objects.select_for_update().get(pk=customer.pk)
+    customer.email = email
+    customer.name = name
+    customer.save(update_fields=["email", "name"])
+    _customer_sync_enqueue(customer=customer)
+    return customer
+
+
+@transaction.atomic
 def billing_customer_payment_method_set(
     *, customer: BillingCustomer, payment_method_id: str
 ) -> BillingCustomer:

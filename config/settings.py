@@ -259,6 +259,8 @@ SPECTACULAR_SETTINGS = {
         "RefundStatusEnum": "billing.models.RefundStatus",
         "CreditNoteStatusEnum": "billing.models.CreditNoteStatus",
         "StatementStatusEnum": "ledger.models.StatementStatus",
+        "ContributionKindEnum": "employers.models.ContributionKind",
+        "RosterChangeKindEnum": "employers.models.RosterChangeKind",
     },
     "APPEND_COMPONENTS": {
         "schemas": {
@@ -382,3 +384,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Membership billing <billing@
 NOTIFICATION_SERVICE_NAME = env_str("NOTIFICATION_SERVICE_NAME", "Primary Care Membership")
 # Deliveries refused this many times are marked failed (retried with backoff until then).
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 8)
+# Where people open the links emails hold (e.g. an invited employer admin's set-password link,
+# `<APP_BASE_URL>/set-password?uid=…&token=…`); such a token lasts PASSWORD_RESET_TIMEOUT.
+APP_BASE_URL = env_str("APP_BASE_URL", "http://127.0.0.1:8000")
+PASSWORD_RESET_TIMEOUT = env_int("INVITATION_LINK_TTL_SECONDS", 7 * 24 * 3600)

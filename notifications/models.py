@@ -23,6 +23,7 @@ class NotificationKind(models.TextChoices):
     MEMBERSHIP_CANCELED = "membership_canceled"
     ENROLLMENT_CONFIRMED = "enrollment_confirmed"  # employer-sponsored membership started
     SPONSORSHIP_ENDING = "sponsorship_ending"  # roster termination: last day, conversion offer
+    EMPLOYER_ADMIN_INVITATION = "employer_admin_invitation"
 
 
 class NotificationStatus(models.TextChoices):

@@ -1,0 +1,112 @@
+"""Employer reads: contracts, the roster (filtered, searched, ordered) and its history.
+
+Each returns a scoped queryset narrowed to one employer; the API applies the caller's scope on
+top (`visible_to`) and paginates. Nothing here runs a query per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from django.db.models import Q
+
+from config import clock
+from employers.models import (
+    Employer,
+    EmployerContract,
+    RosterChange,
+    RosterChangeQuerySet,
+    RosterEntry,
+    RosterEntryQuerySet,
+)
+
+
+class RosterStatus(StrEnum):
+    """Where an entry stands on a day (today unless said otherwise)."""
+
+    ACTIVE = "active"  # eligible that day
+    TERMINATED = "terminated"  # eligibility ended before that day
+    FUTURE = "future"  # eligibility starts after that day
+
+
+def roster_entry_status(*, entry: RosterEntry, on: dt.date) -> RosterStatus:
+    if entry.eligible_from > on:
+        return RosterStatus.FUTURE
+    if entry.eligible_until is not None and entry.eligible_until < on:
+        return RosterStatus.TERMINATED
+    return RosterStatus.ACTIVE
+
+
+def _eligible_on(day: dt.date) -> Q:
+    return Q(eligible_from__lte=day) & (Q(eligible_until__isnull=True) | Q(eligible_until__gte=day))
+
+
+ROSTER_ORDERINGS = (
+    "full_name",
+    "external_id",
+    "work_email",
+    "eligible_from",
+    "eligible_until",
+    "created_at",
+    "updated_at",
+)
+
+
+def employer_contracts(*, employer: Employer) -> list[EmployerContract]:
+    return list(EmployerContract.objects.filter(employer=employer).order_by("effective_from"))
+
+
+def roster_entries_filtered(
+    *,
+    employer: Employer,
+    status: RosterStatus | None = None,
+    eligible_on: dt.date | None = None,
+    q: str = "",
+    ordering: str = "full_name",
+) -> RosterEntryQuerySet:
+    """The employer's roster. `status` is as of `clock.today()`; `eligible_on` keeps entries
+    eligible on that day; `q` searches the name and work email (contains, case-insensitive) and
+    the external id (exact or prefix); `ordering` is one of ROSTER_ORDERINGS, `-` for
+    descending, ties broken by id."""
+    query = RosterEntry.objects.filter(employer=employer)
+    today = clock.today()
+    if status == RosterStatus.ACTIVE:
+        query = query.filter(_eligible_on(today))
+    elif status == RosterStatus.TERMINATED:
+        query = query.filter(eligible_until__lt=today)
+    elif status == RosterStatus.FUTURE:
+        query = query.filter(eligible_from__gt=today)
+    if eligible_on is not None:
+        query = query.filter(_eligible_on(eligible_on))
+    q = q.strip()
+    if q:
+        query = query.filter(
+            Q(full_name__icontains=q) | Q(work_email__icontains=q) | Q(external_id__istartswith=q)
+        )
+    field = ordering.removeprefix("-")
+    if field not in ROSTER_ORDERINGS:
+        raise ValueError(f"unknown roster ordering {ordering!r}")
+    descending = ordering.startswith("-")
+    return query.order_by(ordering, "-id" if descending else "id")
+
+
+def roster_changes_filtered(
+    *,
+    employer: Employer,
+    entry_id: int | None = None,
+    kind: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> RosterChangeQuerySet:
+    """The employer's roster history, newest first. `date_from`/`date_to` are days in the
+    business time zone, both included."""
+    query = RosterChange.objects.filter(employer=employer).select_related("actor")
+    if entry_id is not None:
+        query = query.filter(entry_id=entry_id)
+    if kind:
+        query = query.filter(kind=kind)
+    if date_from is not None:
+        query = query.filter(created_at__gte=clock.start_of_day(date_from))
+    if date_to is not None:
+        query = query.filter(created_at__lt=clock.start_of_day(date_to + dt.timedelta(days=1)))
+    return query.order_by("-created_at", "-id")
