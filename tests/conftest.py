@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 # The suite keeps its Redis keys (rate-limit counters, the Stripe throttle) in their own Redis
 # database so that a running development system is not disturbed and every test starts clean.
-TEST_REDIS_DATABASE = 15
+# Tests use (and flush) one Redis database of their own; two test runs at once on one Redis
+# need different ones (TEST_REDIS_DATABASE=14 …), or one run's flush resets the other's keys.
+TEST_REDIS_DATABASE = int(os.environ.get("TEST_REDIS_DATABASE", "15"))
 
 
 def redis_url_with_database(url: str, database: int) -> str:

@@ -4,6 +4,7 @@ in Stripe exactly once, and the shared throttle never lets more than the configu
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -30,15 +31,21 @@ RATE = 120  # our throttle, requests/s
 EMULATOR_LIMIT = 150  # the emulator's own limiter (Stripe's), above ours
 
 
-def push_until_drained(reports: list[PushReport]) -> None:
+def push_until_drained(reports: list[PushReport], budget_seconds: float = 300) -> None:
+    """Push until no command is pending or in progress. A command put back to wait out its
+    backoff is not due yet, so a push can return having claimed nothing: wait a little then,
+    rather than spending a fixed number of rounds."""
+    deadline = time.monotonic() + budget_seconds
     try:
-        for _ in range(200):
+        while time.monotonic() < deadline:
             report = stripe_outbox_push(run_seconds=20)
             reports.append(report)
             if not StripeCommand.objects.filter(
                 status__in=[StripeCommandStatus.PENDING, StripeCommandStatus.IN_PROGRESS]
             ).exists():
                 return
+            if report.claimed == 0:
+                time.sleep(0.05)
     finally:
         connection.close()
 
