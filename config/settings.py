@@ -242,6 +242,8 @@ SPECTACULAR_SETTINGS = {
         "MembershipStatusEnum": "memberships.models.MembershipStatus",
         "InvoiceStatusEnum": "billing.models.InvoiceStatus",
         "StatementStatusEnum": "ledger.models.StatementStatus",
+        "RosterImportStatusEnum": "employers.models.RosterImportStatus",
+        "RosterImportActionEnum": "employers.models.RosterImportAction",
     },
     "APPEND_COMPONENTS": {
         "schemas": {
