@@ -368,6 +368,18 @@ def test_lines_are_physical_lines_of_the_file():
     assert result.total_rows == 3
 
 
+def test_values_with_tabs_backslashes_and_quotes_are_staged_as_written():
+    name = 'Ann "Nan" O\\Brien\tJr,\nnée\r Ünal'
+    quoted = '"' + name.replace('"', '""') + '"'
+    content = csv_file(f"T\\1,{quoted},ann@acme.example,1980-01-02,2026-01-01,2026-12-31")
+
+    result = validated(EmployerFactory(), content)
+
+    staged = result.rows.get()
+    assert (staged.external_id, staged.full_name) == ("T\\1", name)
+    assert staged.eligible_until == dt.date(2026, 12, 31)
+
+
 def test_a_file_that_cannot_be_read_fails_the_import():
     roster_import = RosterImport.objects.create(
         employer=EmployerFactory(), file_sha256="-", content=b"\xff\xfe\xfa"
