@@ -24,6 +24,7 @@ ERROR_DESCRIPTIONS = {
     "403": "The caller's role does not allow this.",
     "404": "Not found, or not visible to the caller.",
     "409": "Conflicts with the current state.",
+    "413": "The uploaded file is too large.",
     "422": "The Idempotency-Key was already used with different parameters.",
     "429": "Rate limit exceeded; see Retry-After.",
 }

@@ -261,6 +261,8 @@ SPECTACULAR_SETTINGS = {
         "StatementStatusEnum": "ledger.models.StatementStatus",
         "ContributionKindEnum": "employers.models.ContributionKind",
         "RosterChangeKindEnum": "employers.models.RosterChangeKind",
+        "RosterImportStatusEnum": "employers.models.RosterImportStatus",
+        "RosterImportActionEnum": "employers.models.RosterImportAction",
     },
     "APPEND_COMPONENTS": {
         "schemas": {

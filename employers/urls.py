@@ -1,3 +1,6 @@
+"""Routes under /api/v1/employers/. Every route of one employer finds it in the caller's scope
+first (tests/employers/test_employer_tenancy.py walks them all)."""
+
 from django.urls import path
 
 from employers.apis import (
@@ -7,6 +10,15 @@ from employers.apis import (
     EmployerDetailApi,
     EmployerListApi,
 )
+from employers.import_apis import (
+    RosterImportConfirmApi,
+    RosterImportDetailApi,
+    RosterImportErrorsApi,
+    RosterImportListApi,
+    RosterImportRowsApi,
+    RosterImportTerminationsApi,
+)
+from employers.invoice_apis import EmployerInvoiceDetailApi, EmployerInvoiceListApi
 from employers.roster_apis import (
     RosterEntryDetailApi,
     RosterEntryHistoryApi,
@@ -15,10 +27,12 @@ from employers.roster_apis import (
     RosterHistoryApi,
 )
 
+IMPORT = "<int:employer_id>/roster/imports/<int:pk>/"
+
 urlpatterns = [
+    # employers, contracts and benefits admins (employers/apis.py)
     path("", EmployerListApi.as_view(), name="employer-list"),
     path("<int:pk>/", EmployerDetailApi.as_view(), name="employer-detail"),
-    # employers, contracts and benefits admins (employers/apis.py)
     path(
         "<int:employer_id>/contracts/",
         EmployerContractListApi.as_view(),
@@ -48,12 +62,22 @@ urlpatterns = [
         RosterEntryHistoryApi.as_view(),
         name="roster-entry-history",
     ),
-]
-
-# Employer invoicing (employers/invoice_apis.py)
-from employers.invoice_apis import EmployerInvoiceDetailApi, EmployerInvoiceListApi  # noqa: E402
-
-urlpatterns += [
+    # roster CSV imports (employers/import_apis.py)
+    path(
+        "<int:employer_id>/roster/imports/",
+        RosterImportListApi.as_view(),
+        name="roster-import-list",
+    ),
+    path(IMPORT, RosterImportDetailApi.as_view(), name="roster-import-detail"),
+    path(f"{IMPORT}errors/", RosterImportErrorsApi.as_view(), name="roster-import-errors"),
+    path(f"{IMPORT}rows/", RosterImportRowsApi.as_view(), name="roster-import-rows"),
+    path(
+        f"{IMPORT}terminations/",
+        RosterImportTerminationsApi.as_view(),
+        name="roster-import-terminations",
+    ),
+    path(f"{IMPORT}confirm/", RosterImportConfirmApi.as_view(), name="roster-import-confirm"),
+    # employer invoices (employers/invoice_apis.py)
     path(
         "<int:employer_id>/invoices/",
         EmployerInvoiceListApi.as_view(),
