@@ -182,8 +182,14 @@ class RosterChangeQuerySet(ScopedQuerySet["RosterChange"]):
 class RosterChange(models.Model):
     """History of a roster and its enrollments: who changed what, when (and by which import)."""
 
-    employer = models.ForeignKey(Employer, on_delete=models.PROTECT, related_name="+")
-    entry = models.ForeignKey(RosterEntry, on_delete=models.PROTECT, related_name="changes")
+    # Both covered by the (…, created_at) indexes below: no index of their own (imports write a
+    # change per entry, and every index is paid per row).
+    employer = models.ForeignKey(
+        Employer, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    entry = models.ForeignKey(
+        RosterEntry, on_delete=models.PROTECT, related_name="changes", db_index=False
+    )
     kind = models.CharField(max_length=20, choices=RosterChangeKind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -275,7 +281,10 @@ class RosterImportAction(models.TextChoices):
 class RosterImportRow(models.Model):
     """A valid row of an import (staging, written with COPY), with what applying it would do."""
 
-    roster_import = models.ForeignKey(RosterImport, on_delete=models.CASCADE, related_name="rows")
+    # Covered by the (roster_import, …) indexes below.
+    roster_import = models.ForeignKey(
+        RosterImport, on_delete=models.CASCADE, related_name="rows", db_index=False
+    )
     line = models.PositiveIntegerField()
     external_id = models.CharField(max_length=64)
     full_name = models.CharField(max_length=200)
@@ -284,8 +293,14 @@ class RosterImportRow(models.Model):
     eligible_from = models.DateField()
     eligible_until = models.DateField(null=True, blank=True)
     action = models.CharField(max_length=12, choices=RosterImportAction.choices, blank=True)
+    # Never looked up by entry, and entries are never deleted: no index.
     entry = models.ForeignKey(
-        RosterEntry, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        RosterEntry,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
