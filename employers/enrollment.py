@@ -3,8 +3,9 @@
 Rules:
 - **Enroll** (`employee_enroll`): the employer code must name an employer with a contract in
   force today, and the roster identity must match one of its entries eligible today
-  (`eligible_from <= today <= eligible_until`): the work email (any letter case), or the
-  external id together with the date of birth. Every mismatch (unknown, wrong date of birth,
+  (`eligible_from <= today <= eligible_until`): the work email (any letter case) or the
+  external id, and in both cases the date of birth (knowing a colleague's work email is not
+  enough to enroll as them). Every mismatch (unknown, wrong date of birth,
   not yet or no longer eligible) is the same `no_eligible_employee` 404, so the answer never
   tells whether an employee exists. An entry whose enrollment has not ended is a 409
   (`already_enrolled`); so is a person who already has a live membership: an individual one
@@ -265,17 +266,15 @@ def employee_enroll(*, data: EnrollInput) -> EnrollResult:
 
 def _eligible_entry_lock(*, employer: Employer, data: EnrollInput, on: dt.date) -> RosterEntry:
     """The roster entry the identity names, eligible on `on`, locked; else the generic 404."""
-    eligible = RosterEntry.objects.filter(employer=employer, eligible_from__lte=on).filter(
-        Q(eligible_until__isnull=True) | Q(eligible_until__gte=on)
-    )
+    eligible = RosterEntry.objects.filter(
+        employer=employer, eligible_from__lte=on, date_of_birth=data.date_of_birth
+    ).filter(Q(eligible_until__isnull=True) | Q(eligible_until__gte=on))
     if data.work_email:
         matches = eligible.alias(email_lower=Lower("work_email")).filter(
             email_lower=normalize_email(data.work_email)
         )
     else:
-        matches = eligible.filter(
-            external_id=data.external_id.strip(), date_of_birth=data.date_of_birth
-        )
+        matches = eligible.filter(external_id=data.external_id.strip())
     entry = matches.select_for_update().first() if (data.work_email or data.external_id) else None
     if entry is None:
         raise NoEligibleEmployeeError("No eligible employee matches these details.")

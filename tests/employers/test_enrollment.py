@@ -199,12 +199,20 @@ def test_enroll_by_external_id_and_date_of_birth(api_client, acme):
     ("entry_fields", "overrides"),
     [
         ({}, {"work_email": None, "external_id": "E00001", "date_of_birth": "1990-05-18"}),
+        ({}, {"date_of_birth": "1990-05-18"}),  # the right work email is not enough
         ({}, {"work_email": None, "external_id": "E99999"}),
         ({}, {"work_email": "nobody@acme.test"}),
         ({"eligible_from": dt.date(2027, 4, 1)}, {}),  # not yet eligible
         ({"eligible_until": dt.date(2027, 3, 9)}, {}),  # terminated
     ],
-    ids=["wrong-dob", "unknown-external-id", "unknown-email", "not-yet-eligible", "terminated"],
+    ids=[
+        "wrong-dob",
+        "right-email-wrong-dob",
+        "unknown-external-id",
+        "unknown-email",
+        "not-yet-eligible",
+        "terminated",
+    ],
 )
 def test_every_identity_mismatch_is_one_generic_error(api_client, acme, entry_fields, overrides):
     roster_entry(acme, **entry_fields)
