@@ -28,6 +28,7 @@ from employers.selectors import employer_contracts
 from employers.services import (
     ContractInput,
     contract_create,
+    contract_end,
     employer_admin_invite,
     employer_admin_password_set,
     employer_create,
@@ -193,6 +194,34 @@ class EmployerContractListApi(IdempotentMutationsMixin, EmployerNestedMixin):
         payload.is_valid(raise_exception=True)
         contract = contract_create(employer=employer, data=ContractInput(**payload.validated_data))
         return Response(ContractOutputSerializer(contract).data, status=status.HTTP_201_CREATED)
+
+
+class ContractEndInputSerializer(serializers.Serializer[Any]):
+    effective_until = serializers.DateField(
+        help_text="The first day the contract no longer applies (exclusive end); not in the past."
+    )
+
+
+class EmployerContractEndApi(EmployerNestedMixin):
+    allowed_roles: ClassVar[AllowedRoles] = EMPLOYER_READERS
+    queryset = Employer.objects.all()
+    error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"POST": ("404", "409")}
+
+    @extend_schema(request=ContractEndInputSerializer, responses={200: ContractOutputSerializer})
+    def post(self, request: Request, employer_id: int, contract_id: int) -> Response:
+        """End a contract on a date (operator admins), e.g. to start new terms that day. Not in
+        the past, after its start, not past an end already reached (409), and not into the
+        next contract (409)."""
+        contract = get_object_or_404(
+            EmployerContract.objects.filter(employer=self.employer), pk=contract_id
+        )
+        require_employer_manager(request)
+        payload = ContractEndInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        ended = contract_end(
+            contract=contract, effective_until=payload.validated_data["effective_until"]
+        )
+        return Response(ContractOutputSerializer(ended).data)
 
 
 # --- benefits admins ---------------------------------------------------------------------------

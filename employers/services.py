@@ -20,6 +20,7 @@ from accounts.models import Role, RoleGrant, User, normalize_email
 from accounts.services import role_grant, user_create
 from billing.models import BillingCustomer
 from billing.services import billing_customer_contact_update, billing_customer_create
+from config import clock
 from config.errors import ConflictError, DomainError
 from employers.models import ContributionKind, Employer, EmployerContract
 from notifications.models import NotificationKind
@@ -153,6 +154,41 @@ def contract_create(*, employer: Employer, data: ContractInput) -> EmployerContr
                 details={"field": "effective_from"},
             ) from exc
         raise
+
+
+@transaction.atomic
+def contract_end(*, contract: EmployerContract, effective_until: dt.date) -> EmployerContract:
+    """End a contract: `effective_until` (exclusive) becomes the first day it no longer
+    applies, so a new contract can start that day. Only forward: the date may not be before
+    today (months already billed keep the terms they were billed on), must be after the
+    contract's start, and may not move an end already passed. Ending it later than it now ends
+    may not run into the next contract (409)."""
+    Employer.objects.select_for_update().filter(pk=contract.employer_id).first()
+    locked = EmployerContract.objects.select_for_update().get(pk=contract.pk)
+    today = clock.today()
+    if locked.effective_until is not None and locked.effective_until <= today:
+        raise ConflictError(
+            f"Contract #{locked.pk} ended on {locked.effective_until.isoformat()} already.",
+            details={"field": "effective_until"},
+        )
+    if effective_until < today:
+        raise InvalidInputError({"effective_until": "A contract cannot end in the past."})
+    if effective_until <= locked.effective_from:
+        raise InvalidInputError(
+            {"effective_until": "The end must come after the contract's effective_from."}
+        )
+    overlapping = (
+        _contracts_overlapping(
+            employer=locked.employer, start=locked.effective_from, end=effective_until
+        )
+        .exclude(pk=locked.pk)
+        .first()
+    )
+    if overlapping is not None:
+        raise _overlap_error(overlapping)
+    locked.effective_until = effective_until
+    locked.save(update_fields=["effective_until"])
+    return locked
 
 
 def _contracts_overlapping(

@@ -6,6 +6,7 @@ from django.urls import path
 from employers.apis import (
     EmployerAdminInviteApi,
     EmployerAdminPasswordSetApi,
+    EmployerContractEndApi,
     EmployerContractListApi,
     EmployerDetailApi,
     EmployerListApi,
@@ -37,6 +38,11 @@ urlpatterns = [
         "<int:employer_id>/contracts/",
         EmployerContractListApi.as_view(),
         name="employer-contract-list",
+    ),
+    path(
+        "<int:employer_id>/contracts/<int:contract_id>/end/",
+        EmployerContractEndApi.as_view(),
+        name="employer-contract-end",
     ),
     path("<int:employer_id>/admins/", EmployerAdminInviteApi.as_view(), name="employer-admins"),
     path(

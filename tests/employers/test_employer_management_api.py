@@ -14,6 +14,7 @@ from accounts.models import Role, RoleGrant, User
 from accounts.services import access_token_issue, user_create
 from billing.models import BillingCustomer, StripeCommand, StripeCommandKind, StripeCommandStatus
 from billing.stripe_outbox import stripe_outbox_push_now
+from config import clock
 from employers.models import ContributionKind, Employer, EmployerContract
 from notifications.models import EmailNotification, NotificationKind
 from notifications.services import notification_message
@@ -212,6 +213,47 @@ def test_overlapping_contract_windows_are_a_409_naming_the_contract(operator, ac
     assert adjacent.status_code == 201, adjacent.content  # effective_until is exclusive
     assert_error(around, 409, "conflict")
     assert EmployerContract.objects.filter(employer=acme).count() == 2
+
+
+def test_ending_an_open_contract_lets_new_terms_start_that_day(operator, acme):
+    old = ContractFactory(employer=acme, effective_from=dt.date(2026, 1, 1))
+    end_url = f"/api/v1/employers/{acme.id}/contracts/{old.pk}/end/"
+
+    with clock.as_of(dt.date(2026, 11, 24)):
+        past = operator.post(end_url, {"effective_until": "2026-11-01"})
+        ended = operator.post(end_url, {"effective_until": "2027-01-01"})
+        new_terms = operator.post(
+            f"/api/v1/employers/{acme.id}/contracts/",
+            {**CONTRACT, "effective_from": "2027-01-01", "pepm_cents": 2500},
+        )
+        into_next = operator.post(end_url, {"effective_until": "2027-02-01"})
+
+    assert_error(past, 400, "invalid")
+    assert ended.status_code == 200, ended.content
+    assert ended.json()["effective_until"] == "2027-01-01"
+    assert new_terms.status_code == 201, new_terms.content
+    error = assert_error(into_next, 409, "conflict")
+    assert error["details"]["conflicting_contract_id"] == new_terms.json()["id"]
+    old.refresh_from_db()
+    assert old.effective_until == dt.date(2027, 1, 1)
+
+
+def test_only_operators_end_contracts_and_another_employers_is_a_404(
+    client_for, operator, acme, globex
+):
+    contract = ContractFactory(employer=acme)
+    admin = client_for(user_with_role(Role.EMPLOYER_ADMIN, employer=acme))
+    body = {"effective_until": "2099-01-01"}
+
+    own = admin.post(f"/api/v1/employers/{acme.id}/contracts/{contract.pk}/end/", body)
+    wrong_employer = operator.post(
+        f"/api/v1/employers/{globex.id}/contracts/{contract.pk}/end/", body
+    )
+
+    assert_error(own, 403, "permission_denied")
+    assert_error(wrong_employer, 404, "not_found")
+    contract.refresh_from_db()
+    assert contract.effective_until is None
 
 
 def test_contracts_of_another_employer_do_not_conflict(operator, acme, globex):
