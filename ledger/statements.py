@@ -8,9 +8,10 @@ For one partner and one month, per market the partner has an agreement for:
 - share = for each agreement in force during the month, round_half_up(net of its days *
   share_bps / 10000) (a mid-month change splits the month by day);
 - recoupment = round_half_up(net of its days * recoupment_rate_bps / 10000) while the
-  agreement's start-up contribution is not repaid, never more than what is left (the
-  contribution minus what approved statements of any month repaid of it, per agreement:
-  `StatementRecoupment`), nothing when the net is negative;
+  agreement's start-up contribution is not repaid, never more than what is left, nothing when
+  the net is negative; a schedule in month order from the agreement's start (approved months
+  count what they booked, `StatementRecoupment`; other months what they would repay now), so
+  approving months in any order neither changes a draft nor repays more than was contributed;
 - prior-period adjustments: the share of each approved earlier month recomputed from today's
   ledger, minus what was approved for it (and adjusted since);
 - amount due = shares + recoupments + adjustments; member counts (active at the month's end,
@@ -123,15 +124,65 @@ def _daily_net(
     return daily
 
 
-def _recouped_so_far(agreement: RevenueShareAgreement) -> int:
-    """What approved and paid statements, of any month, repaid of the agreement's contribution."""
-    return int(
-        StatementRecoupment.objects.filter(
-            agreement=agreement,
-            statement__status__in=[StatementStatus.APPROVED, StatementStatus.PAID],
-        ).aggregate(total=Sum("amount_cents"))["total"]
-        or 0
+def _window_net(
+    daily: dict[tuple[int, dt.date], list[int]],
+    agreement: RevenueShareAgreement,
+    first: dt.date,
+    last: dt.date,
+) -> tuple[int, int]:
+    """(recognized, refunds and credits) of the agreement's market on the days of [first, last]
+    that the agreement is in force."""
+    start = max(first, agreement.effective_from)
+    end = min(
+        last, (agreement.effective_until or last + dt.timedelta(days=1)) - dt.timedelta(days=1)
     )
+    recognized = refunds = 0
+    for (market_id, day), (rec, ref) in daily.items():
+        if market_id == agreement.market_id and start <= day <= end:
+            recognized += rec
+            refunds += ref
+    return recognized, refunds
+
+
+def _recoupment(agreement: RevenueShareAgreement, net: int, left: int) -> int:
+    if net <= 0 or left <= 0:
+        return 0
+    return min(round_half_up_bps(net, agreement.recoupment_rate_bps), left)
+
+
+def _recoupment_left(partner_id: int, agreement: RevenueShareAgreement, first: dt.date) -> int:
+    """What is left of the agreement's contribution for the month starting `first`.
+
+    Recoupment is a schedule in month order: each month from the agreement's start repays its
+    rate of that month's net until the contribution is repaid. A month with an approved (or
+    paid) statement counts what that statement booked; any other earlier month counts what it
+    would repay now. So a month's figure depends on the ledger, not on which other months were
+    approved first, and regenerating a draft changes nothing. As a last guard, what approved
+    statements of any month booked is never exceeded."""
+    start = agreement.effective_from.replace(day=1)
+    approved = [StatementStatus.APPROVED, StatementStatus.PAID]
+    locked = set(
+        Statement.objects.filter(
+            partner_id=partner_id, status__in=approved, period__gte=start, period__lt=first
+        ).values_list("period", flat=True)
+    )
+    booked_rows = StatementRecoupment.objects.filter(
+        agreement=agreement, statement__status__in=approved
+    ).values_list("statement__period", "amount_cents")
+    booked = dict(booked_rows)
+    daily = _daily_net(partner_id, start, first - dt.timedelta(days=1)) if start < first else {}
+    total = agreement.recoupment_total_cents
+    running = 0
+    month = start
+    while month < first:
+        if month in locked:
+            running += booked.get(month, 0)
+        else:
+            recognized, refunds = _window_net(daily, agreement, *month_bounds(month))
+            running += _recoupment(agreement, recognized - refunds, total - running)
+        month = month_bounds(month)[1] + dt.timedelta(days=1)
+    booked_elsewhere = sum(cents for period, cents in booked.items() if period != first)
+    return total - max(running, booked_elsewhere)
 
 
 def statement_figures(
@@ -144,27 +195,14 @@ def statement_figures(
     daily = _daily_net(partner_id, first, last)
     for agreement in agreements:
         market = figures.markets.setdefault(agreement.market_id, MarketFigures(agreement.market_id))
-        start = max(first, agreement.effective_from)
-        end = min(
-            last, (agreement.effective_until or last + dt.timedelta(days=1)) - dt.timedelta(days=1)
-        )
-        recognized = refunds = 0
-        for (market_id, day), (rec, ref) in daily.items():
-            if market_id == agreement.market_id and start <= day <= end:
-                recognized += rec
-                refunds += ref
+        recognized, refunds = _window_net(daily, agreement, first, last)
         market.recognized_cents += recognized
         market.refunds_cents += refunds
         net = recognized - refunds
         market.share_cents += round_half_up_bps(net, agreement.share_bps)
-        if (
-            with_recoupment
-            and agreement.recoupment_total_cents
-            and agreement.recoupment_rate_bps
-            and net > 0
-        ):
-            left = agreement.recoupment_total_cents - _recouped_so_far(agreement)
-            recouped = max(0, min(round_half_up_bps(net, agreement.recoupment_rate_bps), left))
+        if with_recoupment and agreement.recoupment_total_cents and agreement.recoupment_rate_bps:
+            left = _recoupment_left(partner_id, agreement, first)
+            recouped = _recoupment(agreement, net, left)
             if recouped:
                 market.recoupment_cents += recouped
                 figures.recoupments[agreement.pk] = recouped

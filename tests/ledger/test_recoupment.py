@@ -1,6 +1,7 @@
-"""Start-up recoupment never repays more than was contributed, whatever order months are
-approved in, and two agreements of one market each repay their own contribution (found by the
-books property test: a later month approved first let earlier months recoup again)."""
+"""Start-up recoupment is a schedule in month order: it never repays more than was contributed
+and a month's figure does not depend on the order months are approved in; two agreements of one
+market each repay their own contribution. (Found by the books property test: a later month
+approved first let earlier months recoup again, and drafts changed when others were approved.)"""
 
 from __future__ import annotations
 
@@ -75,7 +76,31 @@ def test_months_approved_out_of_order_never_recoup_more_than_contributed(market)
     amounts = [
         statement_generate(partner=partner, period=month).recoupment_cents for month in MONTHS
     ]
-    assert amounts == [0, 0, 0, 500, 1_000, 1_000]  # the latest months, approved first
+    assert amounts == [1_000, 1_000, 500, 0, 0, 0]  # the earliest months, whatever the order
+
+
+def test_a_draft_does_not_change_when_other_months_are_approved(market):
+    finance = UserFactory.create()
+    role_grant(user=finance, role=Role.FINANCE_STAFF)
+    RevenueShareAgreement.objects.create(
+        partner_id=market.partner_id,
+        market=market,
+        share_bps=1000,
+        recoupment_total_cents=2_500,
+        recoupment_rate_bps=1000,
+        effective_from=MONTHS[0],
+    )
+    partner = market.partner
+    assert partner is not None
+    drafts = [statement_generate(partner=partner, period=month) for month in MONTHS]
+    before = [(s.recoupment_cents, s.amount_due_cents) for s in drafts]
+
+    statement_approve(statement=drafts[4], actor=finance)
+    statement_approve(statement=drafts[1], actor=finance)
+    again = [statement_generate(partner=partner, period=month) for month in MONTHS]
+
+    assert [(s.recoupment_cents, s.amount_due_cents) for s in again] == before
+    assert [s.recoupment_cents for s in again] == [1_000, 1_000, 500, 0, 0, 0]
 
 
 def test_two_agreements_of_one_market_each_repay_their_own_contribution(market):
