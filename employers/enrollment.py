@@ -59,7 +59,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 
 from accounts.models import Role, User, normalize_email
-from accounts.services import role_grant, user_create
+from accounts.services import role_grant
 from billing.models import BillingCustomer, Invoice, InvoiceLineKind, StripeCommand
 from billing.money import money_display
 from billing.services import (
@@ -97,6 +97,7 @@ from memberships.selectors import (
     price_active_get,
 )
 from memberships.services import (
+    member_create,
     membership_event_note,
     membership_fee_invoice_create,
     membership_transition,
@@ -286,13 +287,14 @@ def _enrollee(*, email: str, data: EnrollInput, market: Market, on: dt.date) -> 
     (its password must match, and it must have no live membership)."""
     existing = User.objects.filter(email=email).first()
     if existing is None:
-        user = user_create(email=email, password=data.password, full_name=data.full_name)
-        role_grant(user=user, role=Role.MEMBER)
-        member = Member.objects.create(user=user, date_of_birth=data.date_of_birth)
-        MemberMarket.objects.create(
-            member=member, market=market, effective_from=on, changed_by=user
+        return member_create(
+            email=email,
+            password=data.password,
+            full_name=data.full_name,
+            date_of_birth=data.date_of_birth,
+            market=market,
+            on=on,
         )
-        return user, member
     if authenticate(email=email, password=data.password) is None:
         raise ConflictError(
             "An account with this work email exists already: enroll with its password.",

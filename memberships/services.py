@@ -161,6 +161,24 @@ class SignupResult:
     resumed: bool  # True when this completed an earlier sign-up whose card was declined
 
 
+def member_create(
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    date_of_birth: dt.date,
+    market: Market,
+    on: dt.date,
+) -> tuple[User, Member]:
+    """A new member: the user (by email), the member role, the member and their home market
+    from `on`. Callers (sign-up, enrollment) hold the transaction."""
+    user = user_create(email=email, password=password, full_name=full_name)
+    role_grant(user=user, role=Role.MEMBER)
+    member = Member.objects.create(user=user, date_of_birth=date_of_birth)
+    MemberMarket.objects.create(member=member, market=market, effective_from=on, changed_by=user)
+    return user, member
+
+
 def member_signup(*, data: SignupInput) -> SignupResult:
     """Sign a new member up: user, member role, home market, Prime check, Stripe customer with
     the card, a pending membership for the period starting today and its first invoice, all
@@ -184,11 +202,13 @@ def member_signup(*, data: SignupInput) -> SignupResult:
         price_requires_prime=price.requires_prime, token=data.prime_token, on=today
     )
     with transaction.atomic():
-        user = user_create(email=email, password=data.password, full_name=data.full_name)
-        role_grant(user=user, role=Role.MEMBER)
-        member = Member.objects.create(user=user, date_of_birth=data.date_of_birth)
-        MemberMarket.objects.create(
-            member=member, market=market, effective_from=today, changed_by=user
+        user, member = member_create(
+            email=email,
+            password=data.password,
+            full_name=data.full_name,
+            date_of_birth=data.date_of_birth,
+            market=market,
+            on=today,
         )
         if prime is not None:
             PrimeVerification.objects.create(
