@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "billing",
     "notifications",
     "ledger",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +102,8 @@ MIDDLEWARE = [
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "/login/"  # the web pages (web/); the API uses bearer tokens
+LOGIN_REDIRECT_URL = "/"
 
 TEMPLATES = [
     {
@@ -112,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "web.navigation.navigation",
             ],
         },
     },

@@ -23,6 +23,7 @@ urlpatterns = [
     path("webhooks/", include(webhook_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("web.urls")),
 ]
 
 handler400 = "config.api_errors.bad_request"
