@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -73,25 +74,43 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     return response
 
 
-def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code=code, message=message), status=status_code)
+# Paths whose errors are JSON in the one error format; anything else is a web page (web/),
+# whose errors are HTML pages with the same status.
+JSON_PATH_PREFIXES = ("/api/", "/webhooks/", "/healthz")
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(400, "bad_request", "The request could not be understood.")
+def _error(request: HttpRequest, status_code: int, code: str, message: str) -> HttpResponse:
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        return JsonResponse(error_body(code=code, message=message), status=status_code)
+    try:
+        html = render_to_string("web/error.html", {"status": status_code, "message": message})
+    except Exception:  # an error page must not fail: plain text then
+        return HttpResponse(message, status=status_code, content_type="text/plain")
+    return HttpResponse(html, status=status_code)
 
 
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(403, "permission_denied", "You do not have permission to do this.")
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 400, "bad_request", "The request could not be understood.")
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _json_error(404, "not_found", "Not found.")
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 403, "permission_denied", "You do not have permission to do this.")
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
-    return _json_error(500, "server_error", "Something went wrong on our side; it has been logged.")
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _error(request, 404, "not_found", "Not found.")
 
 
-def csrf_failure(request: HttpRequest, reason: str = "") -> JsonResponse:
-    return _json_error(403, "csrf_failed", "CSRF verification failed; send the CSRF token.")
+def server_error(request: HttpRequest) -> HttpResponse:
+    return _error(
+        request, 500, "server_error", "Something went wrong on our side; it has been logged."
+    )
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    return _error(
+        request,
+        403,
+        "csrf_failed",
+        "CSRF verification failed; send the CSRF token (reload the page and try again).",
+    )

@@ -38,10 +38,18 @@ def test_wrong_method_is_405(api_client):
 
 
 def test_unknown_url_is_a_json_404():
-    response = Client().get("/no/such/page")
+    response = Client().get("/api/v1/no/such/page")
 
     assert response["Content-Type"] == "application/json"
     assert_error(response, 404, "not_found")
+
+
+def test_unknown_page_outside_the_api_is_an_html_404():
+    response = Client().get("/no/such/page")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert b"<h1>Not found</h1>" in response.content
 
 
 def test_body_over_the_upload_limit_is_400(api_client, settings):
@@ -56,21 +64,21 @@ def test_body_over_the_upload_limit_is_400(api_client, settings):
 
 @pytest.mark.urls("tests.config.urls_raising")
 def test_unexpected_error_in_an_api_view_is_a_json_500():
-    response = Client(raise_request_exception=False).get("/test/explode-api")
+    response = Client(raise_request_exception=False).get("/api/test/explode-api")
 
     assert_error(response, 500, "server_error")
 
 
 @pytest.mark.urls("tests.config.urls_raising")
 def test_unexpected_error_in_a_django_view_is_a_json_500():
-    response = Client(raise_request_exception=False).get("/test/explode-django")
+    response = Client(raise_request_exception=False).get("/api/test/explode-django")
 
     assert_error(response, 500, "server_error")
 
 
 @pytest.mark.urls("tests.config.urls_raising")
 def test_domain_errors_carry_their_status_and_details(api_client):
-    response = api_client.post("/test/conflict", {})
+    response = api_client.post("/api/test/conflict", {})
 
     error = assert_error(response, 409, "conflict")
     assert error["message"] == "Already there."

@@ -33,7 +33,7 @@ class ConflictingApiView(APIView):
 
 urlpatterns = [
     *urlpatterns,
-    path("test/explode-django", exploding_django_view),
-    path("test/explode-api", ExplodingApiView.as_view()),
-    path("test/conflict", ConflictingApiView.as_view()),
+    path("api/test/explode-django", exploding_django_view),
+    path("api/test/explode-api", ExplodingApiView.as_view()),
+    path("api/test/conflict", ConflictingApiView.as_view()),
 ]
