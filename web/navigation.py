@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 
 from accounts.selectors import Access, user_access_get
+from web.access import MEMBER_ROLES
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class NavLink:
 
 def navigation_links(access: Access) -> list[NavLink]:
     links: list[NavLink] = []
+    if access.has_any(MEMBER_ROLES):
+        links.append(NavLink("My membership", reverse("web:account")))
     return links
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from web import views
+from web import member_views, views
 
 app_name = "web"
 
@@ -10,4 +10,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    # the member's own page (web/member_views.py)
+    path("account/", member_views.AccountPage.as_view(), name="account"),
+    path("account/cancel/", member_views.AccountCancelPage.as_view(), name="account-cancel"),
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from accounts.models import User
@@ -28,10 +29,12 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous, made between browser steps.
+    # Per test, so after the test's database set-up (an autouse fixture): while Playwright's
+    # sync API runs (an event loop and greenlets in this thread), Django's restore of the
+    # seeded data for a committing test does not happen (seen: an empty catalog after a
+    # flushed test). The test's own ORM calls are synchronous, made between browser steps.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -39,6 +42,9 @@ def browser() -> Iterator[Browser]:
         )
         yield browser
         browser.close()
+        # The test's ORM calls inside Playwright's context used a connection of that context:
+        # close it, or it outlives the test (and the test database cannot be dropped).
+        connections.close_all()
 
 
 @pytest.fixture
