@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.selectors import Access, user_access_get
-from web.access import MEMBER_ROLES
+from web.access import EMPLOYER_ROLES, MEMBER_ROLES
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,29 @@ class NavLink:
 
 def navigation_links(access: Access) -> list[NavLink]:
     links: list[NavLink] = []
+    links.extend(employer_links(access))
     if access.has_any(MEMBER_ROLES):
         links.append(NavLink("My membership", reverse("web:account")))
+    return links
+
+
+def employer_links(access: Access) -> list[NavLink]:
+    """An employer admin's pages, for each employer they administer (numbered when several)."""
+    if not access.has_any(EMPLOYER_ROLES):
+        return []
+    employer_ids = sorted(access.employer_ids)
+    links: list[NavLink] = []
+    for employer_id in employer_ids:
+        suffix = f" (employer {employer_id})" if len(employer_ids) > 1 else ""
+        kwargs = {"employer_id": employer_id}
+        links += [
+            NavLink(f"Roster{suffix}", reverse("web:employer-roster", kwargs=kwargs)),
+            NavLink(
+                f"Import roster{suffix}",
+                reverse("web:employer-roster-import-upload", kwargs=kwargs),
+            ),
+            NavLink(f"Invoices{suffix}", reverse("web:employer-invoices", kwargs=kwargs)),
+        ]
     return links
 
 

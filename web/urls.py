@@ -1,6 +1,6 @@
 """The web pages (server-rendered, same services and permissions as the API)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from web import member_views, views
 
@@ -13,4 +13,5 @@ urlpatterns = [
     # the member's own page (web/member_views.py)
     path("account/", member_views.AccountPage.as_view(), name="account"),
     path("account/cancel/", member_views.AccountCancelPage.as_view(), name="account-cancel"),
+    path("employer/", include("web.employer_urls")),
 ]
