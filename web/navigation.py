@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from accounts.selectors import Access, user_access_get
+from web.access import FINANCE_ROLES
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,12 @@ class NavLink:
 
 def navigation_links(access: Access) -> list[NavLink]:
     links: list[NavLink] = []
+    if access.has_any(FINANCE_ROLES):
+        links += [
+            NavLink("Statements", "/finance/statements/"),
+            NavLink("Ledger", "/finance/ledger/"),
+            NavLink("Invoices", "/finance/invoices/"),
+        ]
     return links
 
 

@@ -1,6 +1,6 @@
 """The web pages (server-rendered, same services and permissions as the API)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from web import views
 
@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("finance/", include("web.finance_urls")),
 ]
