@@ -337,6 +337,12 @@ class InvoiceRefundPage(InvoicePageBase):
         amount_cents: int = form.cleaned_data["amount"]
         payment_id: int = form.cleaned_data["payment_id"]
         reason: str = form.cleaned_data["reason"]
+        payment = next((p for p in invoice.payment_list if p.pk == payment_id), None)  # type: ignore[attr-defined]
+        refundable = (
+            payment_refundable_cents(payment=payment, refunds=payment.refund_list)
+            if payment is not None
+            else None
+        )
         if not _confirmed(request):
             return render(
                 request,
@@ -350,8 +356,18 @@ class InvoiceRefundPage(InvoicePageBase):
                     ),
                     "amount_cents": amount_cents,
                     "reason": reason,
+                    "refundable_seen": refundable,
                 },
             )
+        seen = request.POST.get("refundable_seen")
+        if seen not in (None, "", str(refundable)):
+            # e.g. the confirmation sent twice: the first refund changed what is refundable
+            messages.error(
+                request,
+                "No refund: the payment changed since the confirmation page was shown "
+                "(another refund?). Check the figures and refund again if still needed.",
+            )
+            return redirect("web:finance-invoice", pk=invoice.pk)
         try:
             refund = invoice_refund(
                 invoice=invoice,

@@ -619,6 +619,21 @@ def test_a_confirmed_refund_goes_through_the_service(finance, finance_user):
     assert "missed visit" in page
 
 
+def test_the_confirmation_sent_twice_refunds_once(finance):
+    invoice = paid_invoice()
+    payment = invoice.payments.get()
+    form = {"payment_id": payment.pk, "amount": "5.25", "reason": "missed visit"}
+    asked = finance.post(f"/finance/invoices/{invoice.pk}/refund/", form)
+    assert 'name="refundable_seen" value="2400"' in asked.content.decode()
+    confirmed = {**form, "confirmed": "yes", "refundable_seen": "2400"}
+
+    finance.post(f"/finance/invoices/{invoice.pk}/refund/", confirmed)
+    again = finance.post(f"/finance/invoices/{invoice.pk}/refund/", confirmed, follow=True)
+
+    assert Refund.objects.get().amount_cents == 525
+    assert "No refund: the payment changed since the confirmation page was shown" in text(again)
+
+
 @pytest.mark.parametrize(
     ("amount", "message"),
     [
