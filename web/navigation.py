@@ -10,7 +10,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 
 from accounts.selectors import Access, user_access_get
-from web.access import EMPLOYER_ROLES, MEMBER_ROLES
+from web.access import EMPLOYER_ROLES, FINANCE_ROLES, MEMBER_ROLES
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,12 @@ class NavLink:
 
 def navigation_links(access: Access) -> list[NavLink]:
     links: list[NavLink] = []
+    if access.has_any(FINANCE_ROLES):
+        links += [
+            NavLink("Statements", reverse("web:finance-statements")),
+            NavLink("Ledger", reverse("web:finance-ledger")),
+            NavLink("Invoices", reverse("web:finance-invoices")),
+        ]
     links.extend(employer_links(access))
     if access.has_any(MEMBER_ROLES):
         links.append(NavLink("My membership", reverse("web:account")))

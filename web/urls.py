@@ -14,4 +14,5 @@ urlpatterns = [
     path("account/", member_views.AccountPage.as_view(), name="account"),
     path("account/cancel/", member_views.AccountCancelPage.as_view(), name="account-cancel"),
     path("employer/", include("web.employer_urls")),
+    path("finance/", include("web.finance_urls")),
 ]
