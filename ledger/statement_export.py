@@ -206,8 +206,9 @@ def _money(cents: int) -> str:
     return money_display(amount_cents=cents, currency=CURRENCY)
 
 
-def _nice_step(span: float, ticks: int = 4) -> int:
-    """A round step (1, 2 or 5 times 10^n cents, at least $1) so that `ticks` steps cover `span`."""
+def axis_step_cents(span: float, ticks: int = 4) -> int:
+    """A round step (1, 2 or 5 times 10^n cents, at least $1) so that `ticks` steps cover
+    `span`: the value axis of the 12-month chart, in the PDF and on the web page."""
     raw = max(span / ticks, 100.0)
     magnitude = 10 ** math.floor(math.log10(raw))
     for factor in (1, 2, 5, 10):
@@ -378,7 +379,7 @@ class _StatementPdf:
         plot_height = min(CHART_HEIGHT_MM, pdf.h - pdf.b_margin - 8 - plot_top)
         values = [v for month in series for v in (month.net_cents, month.share_cents)]
         low, high = min(0, *values), max(0, *values)
-        step = _nice_step(high - low)
+        step = axis_step_cents(high - low)
         low = math.floor(low / step) * step
         high = max(math.ceil(high / step) * step, low + step)
 

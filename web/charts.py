@@ -11,7 +11,7 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from billing.money import money_display
-from ledger.statement_export import CURRENCY, MonthFigures
+from ledger.statement_export import CURRENCY, MonthFigures, axis_step_cents
 
 WIDTH = 760
 HEIGHT = 300
@@ -28,17 +28,6 @@ MUTED_COLOR = "#5b6675"
 
 def _money(cents: int) -> str:
     return money_display(amount_cents=cents, currency=CURRENCY)
-
-
-def axis_step_cents(span: int, ticks: int = 4) -> int:
-    """A round step (1, 2 or 5 times 10^n cents, at least $1) so that `ticks` steps cover
-    `span`."""
-    raw = max(span / ticks, 100.0)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    for factor in (1, 2, 5, 10):
-        if factor * magnitude >= raw:
-            return int(factor * magnitude)
-    return int(10 * magnitude)  # pragma: no cover - the loop always returns
 
 
 def _fmt(value: float) -> str:
