@@ -52,13 +52,15 @@ def acme_objects() -> dict[str, int]:
         days_until_due=30,
         total_cents=2000,
     )
-    EmployerInvoice.objects.create(employer=acme, period="2026-05-01", invoice=invoice)
+    employer_invoice = EmployerInvoice.objects.create(
+        employer=acme, period="2026-05-01", invoice=invoice
+    )
     roster_import = RosterImport.objects.create(employer=acme, file_sha256="0" * 64, content=b"")
     return {
         "employers": acme.pk,
         "contracts": contract.pk,
         "roster": entry.pk,
-        "invoices": invoice.pk,
+        "invoices": employer_invoice.pk,  # employer invoices are addressed by their own id
         "imports": roster_import.pk,
     }
 

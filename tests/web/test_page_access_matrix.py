@@ -59,7 +59,9 @@ def world() -> dict[str, Any]:
         days_until_due=30,
         total_cents=2000,
     )
-    EmployerInvoice.objects.create(employer=acme, period="2026-05-01", invoice=employer_invoice)
+    seat_invoice = EmployerInvoice.objects.create(
+        employer=acme, period="2026-05-01", invoice=employer_invoice
+    )
     partner = PartnerFactory.create()
     statement = Statement.objects.create(partner=partner, period=dt.date(2026, 10, 1))
     journal_entry = journal_entry_post(
@@ -79,7 +81,7 @@ def world() -> dict[str, Any]:
             "employer_id": acme.pk,
             "entry_id": entry.pk,
             "import_id": roster_import.pk,
-            "invoice_id": employer_invoice.pk,
+            "invoice_id": seat_invoice.pk,  # the employer's pages address EmployerInvoice
             "statements": statement.pk,
             "entries": journal_entry.pk,
             "invoices": employer_invoice.pk,
