@@ -28,6 +28,8 @@ from bench.figures import Figure, figures_table  # noqa: E402
 # Module name → what it measures. Each module has `measure(scale: float) -> list[Figure]`.
 BENCHMARKS: dict[str, str] = {
     "roster_import": "roster CSV import of 100,000 rows vs COPY",
+    "api_load": "GET me/membership and statements under wrk load vs a bare DRF view",
+    "statement": "one partner-month statement over 1,000,000 postings vs the raw SQL aggregate",
 }
 
 
