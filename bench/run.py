@@ -28,6 +28,8 @@ from bench.figures import Figure, figures_table  # noqa: E402
 # Module name → what it measures. Each module has `measure(scale: float) -> list[Figure]`.
 BENCHMARKS: dict[str, str] = {
     "roster_import": "roster CSV import of 100,000 rows vs COPY",
+    "stripe_push": "10,000 invoices through the Stripe outbox at 25/s vs the limit",
+    "webhook_intake": "20,000 signed Stripe webhook events vs a bare Django view",
 }
 
 
