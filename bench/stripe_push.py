@@ -144,7 +144,7 @@ def cleanup(user_ids: list[int]) -> None:
     User.objects.filter(pk__in=user_ids).delete()
 
 
-def measure(*, scale: float = 1.0) -> list[Figure]:
+def measure(*, scale: float = 1.0, throttle: int = LIMIT) -> list[Figure]:
     """Push `10,000 x scale` invoices (at least 20) at 25/s; the figure against R / 25 s."""
     invoices_wanted = max(int(INVOICES * scale), 20)
     customers_wanted = min(CUSTOMERS, invoices_wanted)
@@ -156,12 +156,12 @@ def measure(*, scale: float = 1.0) -> list[Figure]:
             with override_settings(
                 STRIPE_API_BASE=emulator.api_base,
                 STRIPE_API_KEY="sk_test_emulator",
-                STRIPE_MAX_REQUESTS_PER_SECOND=LIMIT,
+                STRIPE_MAX_REQUESTS_PER_SECOND=throttle,
                 STRIPE_OUTBOX_WAKE_ON_COMMIT=False,
                 STRIPE_OUTBOX_BACKOFF_BASE_SECONDS=0.05,
                 STRIPE_OUTBOX_BACKOFF_MAX_SECONDS=1.0,
             ):
-                return _run(emulator, invoices_wanted, customers_wanted, stamp, user_ids)
+                return _run(emulator, invoices_wanted, customers_wanted, stamp, user_ids, throttle)
         finally:
             emulator.stop()
             cleanup(user_ids)
@@ -173,6 +173,7 @@ def _run(
     customers_wanted: int,
     stamp: int,
     user_ids: list[int],
+    throttle: int,
 ) -> list[Figure]:
     if StripeCommand.objects.filter(status__in=UNFINISHED).exists():
         raise RuntimeError("the outbox already has unfinished commands: use an idle database")
@@ -195,7 +196,10 @@ def _run(
         for n in range(invoices_wanted)
     ]
     commands = StripeCommand.objects.filter(status__in=UNFINISHED).count()
-    say(f"stripe push: {invoices_wanted} invoices ({commands} commands), limit {LIMIT}/s")
+    say(
+        f"stripe push: {invoices_wanted} invoices ({commands} commands),"
+        f" limit {LIMIT}/s, our throttle {throttle}/s"
+    )
     emulator.reset_stats()
     started = time.perf_counter()
     reports = push_all(THREADS, 3600)
@@ -235,7 +239,10 @@ def _run(
     return [
         Figure(
             benchmark="stripe push",
-            measure=f"{invoices_wanted:,} invoices ({requests:,} requests), {THREADS} threads",
+            measure=(
+                f"{invoices_wanted:,} invoices ({requests:,} requests), {THREADS} threads,"
+                f" throttle {throttle}/s"
+            ),
             seconds=elapsed,
             floor=f"the limit: requests / {LIMIT}/s",
             floor_seconds=floor,
@@ -258,4 +265,6 @@ def _run(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1)
-    print(figures_table(measure(scale=parser.parse_args().scale)))
+    parser.add_argument("--throttle", type=int, default=LIMIT, help="our requests/s (default 25)")
+    arguments = parser.parse_args()
+    print(figures_table(measure(scale=arguments.scale, throttle=arguments.throttle)))
