@@ -90,8 +90,9 @@ def signature(body: bytes, secret: str) -> str:
 class Gunicorn:
     """`gunicorn config.wsgi` on a free port, with the bench's environment."""
 
-    def __init__(self, settings_module: str) -> None:
+    def __init__(self, settings_module: str, workers: int = WORKERS) -> None:
         self.port = free_port()
+        self.workers = workers
         self.settings_module = settings_module
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -101,7 +102,14 @@ class Gunicorn:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gunicorn", "config.wsgi:application"),
-                *("-w", str(WORKERS), "-b", f"127.0.0.1:{self.port}", "--log-level", "warning"),
+                *(
+                    "-w",
+                    str(self.workers),
+                    "-b",
+                    f"127.0.0.1:{self.port}",
+                    "--log-level",
+                    "warning",
+                ),
             ],
             cwd=ROOT,
             env=env,
@@ -210,7 +218,7 @@ def cleanup(prefix: str, broker: redis.Redis, queued: int) -> None:
         broker.ltrim(QUEUE, queued, -1)
 
 
-def measure(*, scale: float = 1.0) -> list[Figure]:
+def measure(*, scale: float = 1.0, workers: int = WORKERS) -> list[Figure]:
     """`20,000 x scale` signed events (at least 200) against gunicorn; the floor a bare view."""
     events = max(int(EVENTS * scale), 200)
     prefix = f"evt_bench{time.time_ns()}_"
@@ -219,13 +227,13 @@ def measure(*, scale: float = 1.0) -> list[Figure]:
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queued_before = int(broker.llen(QUEUE))
 
-    with Gunicorn("bench.webhook_floor_settings") as floor_app:
+    with Gunicorn("bench.webhook_floor_settings", workers) as floor_app:
         floor_seconds, floor_statuses, _ = load(
             floor_app.port, [(body, signature(body, secret)) for body in bodies]
         )
     queued = 0
     try:
-        with Gunicorn("config.settings") as app:
+        with Gunicorn("config.settings", workers) as app:
             seconds, statuses, new = load(
                 app.port, [(body, signature(body, secret)) for body in bodies]
             )
@@ -239,7 +247,7 @@ def measure(*, scale: float = 1.0) -> list[Figure]:
     rate = events / seconds
     floor_rate = events / floor_seconds
     say(
-        f"webhook intake: {events} signed events, gunicorn -w {WORKERS}, {CLIENT_PROCESSES}x"
+        f"webhook intake: {events} signed events, gunicorn -w {workers}, {CLIENT_PROCESSES}x"
         f"{THREADS_PER_PROCESS} client threads"
     )
     say(f"  FLOOR bare Django view  {floor_seconds:6.2f} s = {floor_rate:7.0f}/s  {floor_statuses}")
@@ -256,7 +264,7 @@ def measure(*, scale: float = 1.0) -> list[Figure]:
     return [
         Figure(
             benchmark="webhook intake",
-            measure=f"{events:,} signed events (verified, stored, queued)",
+            measure=f"{events:,} signed events (verified, stored, queued), -w {workers}",
             seconds=seconds,
             floor="the same load against a bare Django view (200)",
             floor_seconds=floor_seconds,
@@ -272,4 +280,6 @@ def measure(*, scale: float = 1.0) -> list[Figure]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=0.1)
-    print(figures_table(measure(scale=parser.parse_args().scale)))
+    parser.add_argument("--workers", type=int, default=WORKERS, help="gunicorn's (default 2)")
+    arguments = parser.parse_args()
+    print(figures_table(measure(scale=arguments.scale, workers=arguments.workers)))
