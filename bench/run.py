@@ -30,6 +30,8 @@ BENCHMARKS: dict[str, str] = {
     "roster_import": "roster CSV import of 100,000 rows vs COPY",
     "api_load": "GET me/membership and statements under wrk load vs a bare DRF view",
     "statement": "one partner-month statement over 1,000,000 postings vs the raw SQL aggregate",
+    "stripe_push": "10,000 invoices through the Stripe outbox at 25/s vs the limit",
+    "webhook_intake": "20,000 signed Stripe webhook events vs a bare Django view",
 }
 
 
