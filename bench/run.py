@@ -28,6 +28,7 @@ from bench.figures import Figure, figures_table  # noqa: E402
 # Module name → what it measures. Each module has `measure(scale: float) -> list[Figure]`.
 BENCHMARKS: dict[str, str] = {
     "roster_import": "roster CSV import of 100,000 rows vs COPY",
+    "bill_run": "bill run of 100,000 due memberships (1 and 2 processes) vs INSERT … SELECT",
 }
 
 

@@ -76,12 +76,25 @@ def _renew_chunk(*, as_of: dt.date, chunk_size: int, report: RenewalReport) -> i
         .order_by("current_period_end", "id")
         .select_for_update(skip_locked=True, of=("self",))[:chunk_size]
     )
+    # one query for the chunk's billing customers, not one per membership
+    customers = {
+        customer.user_id: customer
+        for customer in BillingCustomer.objects.filter(
+            user_id__in=[membership.member.user_id for membership in due]
+        )
+    }
     for membership in due:
-        _renew_one(membership=membership, as_of=as_of, report=report)
+        _renew_one(membership=membership, as_of=as_of, report=report, customers=customers)
     return len(due)
 
 
-def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport) -> None:
+def _renew_one(
+    *,
+    membership: Membership,
+    as_of: dt.date,
+    report: RenewalReport,
+    customers: dict[int | None, BillingCustomer],
+) -> None:
     if membership.cancel_at_period_end:
         membership_transition(
             membership=membership,
@@ -95,7 +108,9 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
     renewal = membership_renewal_price_get(membership=membership, start=start)
     price = renewal.price
     end = period_end(start, price.interval)
-    customer = BillingCustomer.objects.get(user_id=membership.member.user_id)
+    customer = customers.get(membership.member.user_id)
+    if customer is None:
+        raise BillingCustomer.DoesNotExist(f"No billing customer for {membership.member}.")
     invoice = membership_fee_invoice_create(
         membership=membership,
         customer=customer,
