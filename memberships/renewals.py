@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing.models import BillingCustomer
-from memberships.models import Membership, MembershipStatus
+from memberships.models import Membership, MembershipStatus, Price
 from memberships.periods import period_end
 from memberships.selectors import membership_renewal_price_get
 from memberships.services import (
@@ -83,8 +83,15 @@ def _renew_chunk(*, as_of: dt.date, chunk_size: int, report: RenewalReport) -> i
             user_id__in=[membership.member.user_id for membership in due]
         )
     }
+    prices: dict[tuple[str, dt.date], Price] = {}  # each price read once per chunk
     for membership in due:
-        _renew_one(membership=membership, as_of=as_of, report=report, customers=customers)
+        _renew_one(
+            membership=membership,
+            as_of=as_of,
+            report=report,
+            customers=customers,
+            prices=prices,
+        )
     return len(due)
 
 
@@ -94,6 +101,7 @@ def _renew_one(
     as_of: dt.date,
     report: RenewalReport,
     customers: dict[int | None, BillingCustomer],
+    prices: dict[tuple[str, dt.date], Price],
 ) -> None:
     if membership.cancel_at_period_end:
         membership_transition(
@@ -105,7 +113,7 @@ def _renew_one(
         report.canceled += 1
         return
     start = membership.current_period_end + dt.timedelta(days=1)
-    renewal = membership_renewal_price_get(membership=membership, start=start)
+    renewal = membership_renewal_price_get(membership=membership, start=start, prices=prices)
     price = renewal.price
     end = period_end(start, price.interval)
     customer = customers.get(membership.member.user_id)
