@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "statement": "one partner-month statement over 1,000,000 postings vs the raw SQL aggregate",
     "stripe_push": "10,000 invoices through the Stripe outbox at 25/s vs the limit",
     "webhook_intake": "20,000 signed Stripe webhook events vs a bare Django view",
+    "bill_run": "bill run of 100,000 due memberships (1 and 2 processes) vs INSERT … SELECT",
 }
 
 

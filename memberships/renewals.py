@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing.models import BillingCustomer
-from memberships.models import Membership, MembershipStatus
+from memberships.models import Membership, MembershipStatus, Price
 from memberships.periods import period_end
 from memberships.selectors import membership_renewal_price_get
 from memberships.services import (
@@ -76,12 +76,33 @@ def _renew_chunk(*, as_of: dt.date, chunk_size: int, report: RenewalReport) -> i
         .order_by("current_period_end", "id")
         .select_for_update(skip_locked=True, of=("self",))[:chunk_size]
     )
+    # one query for the chunk's billing customers, not one per membership
+    customers = {
+        customer.user_id: customer
+        for customer in BillingCustomer.objects.filter(
+            user_id__in=[membership.member.user_id for membership in due]
+        )
+    }
+    prices: dict[tuple[str, dt.date], Price] = {}  # each price read once per chunk
     for membership in due:
-        _renew_one(membership=membership, as_of=as_of, report=report)
+        _renew_one(
+            membership=membership,
+            as_of=as_of,
+            report=report,
+            customers=customers,
+            prices=prices,
+        )
     return len(due)
 
 
-def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport) -> None:
+def _renew_one(
+    *,
+    membership: Membership,
+    as_of: dt.date,
+    report: RenewalReport,
+    customers: dict[int | None, BillingCustomer],
+    prices: dict[tuple[str, dt.date], Price],
+) -> None:
     if membership.cancel_at_period_end:
         membership_transition(
             membership=membership,
@@ -92,10 +113,12 @@ def _renew_one(*, membership: Membership, as_of: dt.date, report: RenewalReport)
         report.canceled += 1
         return
     start = membership.current_period_end + dt.timedelta(days=1)
-    renewal = membership_renewal_price_get(membership=membership, start=start)
+    renewal = membership_renewal_price_get(membership=membership, start=start, prices=prices)
     price = renewal.price
     end = period_end(start, price.interval)
-    customer = BillingCustomer.objects.get(user_id=membership.member.user_id)
+    customer = customers.get(membership.member.user_id)
+    if customer is None:
+        raise BillingCustomer.DoesNotExist(f"No billing customer for {membership.member}.")
     invoice = membership_fee_invoice_create(
         membership=membership,
         customer=customer,

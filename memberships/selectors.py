@@ -47,12 +47,26 @@ class RenewalPrice:
         return self.price.pk != self.planned.pk
 
 
-def membership_renewal_price_get(*, membership: Membership, start: dt.date) -> RenewalPrice:
+def membership_renewal_price_get(
+    *,
+    membership: Membership,
+    start: dt.date,
+    prices: dict[tuple[str, dt.date], Price] | None = None,
+) -> RenewalPrice:
     """The price of the period that starts on `start`: the scheduled plan change or the same
     plan, at its price on that day; a Prime plan falls back to the standard price when the
-    member's latest Prime check does not cover that day."""
+    member's latest Prime check does not cover that day. `prices`, if given, remembers the
+    prices looked up (a bill run chunk passes one, so it reads each price once)."""
+
+    def price_on(code: str) -> Price:
+        if prices is None:
+            return price_active_get(code=code, on=start)
+        if (code, start) not in prices:
+            prices[code, start] = price_active_get(code=code, on=start)
+        return prices[code, start]
+
     code = (membership.next_price or membership.price).code
-    planned = price_active_get(code=code, on=start)
+    planned = price_on(code)
     if not planned.requires_prime:
         return RenewalPrice(planned, planned)
     latest = membership.member.prime_checks.order_by("-checked_at", "-id").first()
@@ -64,7 +78,7 @@ def membership_renewal_price_get(*, membership: Membership, start: dt.date) -> R
     )
     if still_prime:
         return RenewalPrice(planned, planned)
-    return RenewalPrice(price_active_get(code=STANDARD_PRICE_CODE, on=start), planned)
+    return RenewalPrice(price_on(STANDARD_PRICE_CODE), planned)
 
 
 def member_market_on(*, member: Member, on: dt.date) -> Market | None:
