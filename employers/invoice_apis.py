@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
@@ -23,8 +22,12 @@ from billing.models import InvoiceLine, InvoiceStatus
 from billing.proration import period_days
 from employers.apis import EMPLOYER_READERS
 from employers.models import Employer, EmployerInvoice
-
-UNPAID_STATUSES = {InvoiceStatus.DRAFT, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}
+from employers.selectors import (
+    employer_invoice_amount_due_cents,
+    employer_invoice_due_on,
+    employer_invoices,
+    employer_invoices_with_lines,
+)
 
 
 class EmployerInvoiceLineOutputSerializer(serializers.ModelSerializer[InvoiceLine]):
@@ -91,17 +94,11 @@ class EmployerInvoiceOutputSerializer(serializers.ModelSerializer[EmployerInvoic
 
     @extend_schema_field(OpenApiTypes.INT)
     def get_amount_due_cents(self, row: EmployerInvoice) -> int:
-        invoice = row.invoice
-        if invoice.status not in UNPAID_STATUSES:
-            return 0
-        return max(invoice.total_cents - invoice.amount_paid_cents, 0)
+        return employer_invoice_amount_due_cents(invoice=row.invoice)
 
     @extend_schema_field(OpenApiTypes.DATE)
     def get_due_on(self, row: EmployerInvoice) -> dt.date | None:
-        invoice = row.invoice
-        if invoice.finalized_at is None or invoice.days_until_due is None:
-            return None
-        return invoice.finalized_at.date() + dt.timedelta(days=invoice.days_until_due)
+        return employer_invoice_due_on(invoice=row.invoice)
 
 
 class EmployerInvoiceDetailOutputSerializer(EmployerInvoiceOutputSerializer):
@@ -115,7 +112,7 @@ class EmployerInvoiceListApi(ScopedAPIView, generics.ListAPIView):  # type: igno
     """The employer's invoices, newest month first."""
 
     allowed_roles: ClassVar[AllowedRoles] = EMPLOYER_READERS
-    queryset = EmployerInvoice.objects.select_related("invoice").order_by("-period", "-id")
+    queryset = employer_invoices()
     serializer_class = EmployerInvoiceOutputSerializer
 
     def base_queryset(self) -> ScopedQuerySet[Any]:
@@ -131,14 +128,7 @@ class EmployerInvoiceDetailApi(ScopedAPIView, generics.RetrieveAPIView):  # type
     """One invoice of the employer with a line per member (name, covered days, amount)."""
 
     allowed_roles: ClassVar[AllowedRoles] = EMPLOYER_READERS
-    queryset = EmployerInvoice.objects.select_related("invoice").prefetch_related(
-        Prefetch(
-            "invoice__lines",
-            queryset=InvoiceLine.objects.select_related("membership__enrollment__entry").order_by(
-                "id"
-            ),
-        )
-    )
+    queryset = employer_invoices_with_lines()
     serializer_class = EmployerInvoiceDetailOutputSerializer
 
     def base_queryset(self) -> ScopedQuerySet[Any]:

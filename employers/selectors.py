@@ -8,12 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
+from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from config import clock
 from employers.models import (
     Employer,
     EmployerContract,
+    EmployerInvoice,
+    EmployerInvoiceQuerySet,
     RosterChange,
     RosterChangeQuerySet,
     RosterEntry,
@@ -110,3 +113,42 @@ def roster_changes_filtered(
     if date_to is not None:
         query = query.filter(created_at__lt=clock.start_of_day(date_to + dt.timedelta(days=1)))
     return query.order_by("-created_at", "-id")
+
+
+# --- employer invoices -------------------------------------------------------------------------
+
+UNPAID_INVOICE_STATUSES = frozenset(
+    {InvoiceStatus.DRAFT, InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}
+)
+
+
+def employer_invoices() -> EmployerInvoiceQuerySet:
+    """Employer invoices with their invoice, newest month first (scope them with
+    `visible_to` and filter by employer)."""
+    return EmployerInvoice.objects.select_related("invoice").order_by("-period", "-id")
+
+
+def employer_invoices_with_lines() -> EmployerInvoiceQuerySet:
+    """Employer invoices with their lines and each line's member, for one invoice's page."""
+    return EmployerInvoice.objects.select_related("invoice").prefetch_related(
+        Prefetch(
+            "invoice__lines",
+            queryset=InvoiceLine.objects.select_related("membership__enrollment__entry").order_by(
+                "id"
+            ),
+        )
+    )
+
+
+def employer_invoice_amount_due_cents(*, invoice: Invoice) -> int:
+    """What the employer still owes on it: nothing once it is paid or void."""
+    if invoice.status not in UNPAID_INVOICE_STATUSES:
+        return 0
+    return invoice.amount_remaining_cents
+
+
+def employer_invoice_due_on(*, invoice: Invoice) -> dt.date | None:
+    """The day payment is due (finalized + net days), once it is finalized."""
+    if invoice.finalized_at is None or invoice.days_until_due is None:
+        return None
+    return invoice.finalized_at.date() + dt.timedelta(days=invoice.days_until_due)

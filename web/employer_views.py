@@ -40,11 +40,6 @@ from employers.imports import (
     roster_import_terminated,
     roster_import_terminations,
 )
-from employers.invoice_apis import (
-    EmployerInvoiceDetailApi,
-    EmployerInvoiceListApi,
-    EmployerInvoiceOutputSerializer,
-)
 from employers.models import (
     Employer,
     EmployerInvoice,
@@ -55,7 +50,15 @@ from employers.models import (
     RosterImportStatus,
 )
 from employers.roster import RosterEntryInput, roster_entry_add, roster_entry_terminate
-from employers.selectors import RosterStatus, roster_entries_filtered, roster_entry_status
+from employers.selectors import (
+    RosterStatus,
+    employer_invoice_amount_due_cents,
+    employer_invoice_due_on,
+    employer_invoices,
+    employer_invoices_with_lines,
+    roster_entries_filtered,
+    roster_entry_status,
+)
 from web.access import EMPLOYER_ROLES, RolePageMixin
 from web.employer_forms import (
     RosterEntryAddForm,
@@ -470,7 +473,6 @@ class InvoiceRow:
 
 
 def _invoice_row(row: EmployerInvoice) -> InvoiceRow:
-    figures = EmployerInvoiceOutputSerializer()
     invoice = row.invoice
     currency = invoice.currency
     return InvoiceRow(
@@ -480,8 +482,10 @@ def _invoice_row(row: EmployerInvoice) -> InvoiceRow:
         status=invoice.status,
         total=money_display(amount_cents=invoice.total_cents, currency=currency),
         paid=money_display(amount_cents=invoice.amount_paid_cents, currency=currency),
-        due=money_display(amount_cents=figures.get_amount_due_cents(row), currency=currency),
-        due_on=figures.get_due_on(row),
+        due=money_display(
+            amount_cents=employer_invoice_amount_due_cents(invoice=invoice), currency=currency
+        ),
+        due_on=employer_invoice_due_on(invoice=invoice),
         days_until_due=invoice.days_until_due,
         hosted_invoice_url=invoice.hosted_invoice_url or "",
     )
@@ -499,11 +503,7 @@ class InvoiceLineRow:
 
 class InvoiceListPage(EmployerPage):
     def show(self, request: HttpRequest) -> HttpResponse:
-        invoices = (
-            EmployerInvoiceListApi.queryset.visible_to(self.access)
-            .filter(employer=self.employer)
-            .all()
-        )
+        invoices = employer_invoices().visible_to(self.access).filter(employer=self.employer)
         page = _page(request, invoices, param="page", size=INVOICES_PAGE_SIZE)
         return render(
             request,
@@ -515,9 +515,7 @@ class InvoiceListPage(EmployerPage):
 class InvoiceDetailPage(EmployerPage):
     def show(self, request: HttpRequest) -> HttpResponse:
         row = get_object_or_404(
-            EmployerInvoiceDetailApi.queryset.visible_to(self.access).filter(
-                employer=self.employer
-            ),
+            employer_invoices_with_lines().visible_to(self.access).filter(employer=self.employer),
             pk=self.kwargs["invoice_id"],
         )
         currency = row.invoice.currency

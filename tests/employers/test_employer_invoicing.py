@@ -44,6 +44,7 @@ from employers.models import (
     Enrollment,
     RosterEntry,
 )
+from employers.selectors import employer_invoice_amount_due_cents
 from ledger import chart
 from ledger.models import Posting
 from memberships.models import (
@@ -598,3 +599,13 @@ def test_members_are_refused_and_anonymous_is_401(client_for, api_client, invoic
     for path in paths:
         assert_error(member.get(path), 403, "permission_denied")
         assert_error(api_client.get(path), 401, "not_authenticated")
+
+
+def test_amount_due_counts_credit_notes_and_is_nothing_once_paid_or_void():
+    open_invoice = Invoice(
+        status="open", total_cents=11000, amount_credited_cents=1000, amount_paid_cents=0
+    )
+    assert employer_invoice_amount_due_cents(invoice=open_invoice) == 10000
+    for closed in ("paid", "void"):
+        invoice = Invoice(status=closed, total_cents=11000, amount_paid_cents=0)
+        assert employer_invoice_amount_due_cents(invoice=invoice) == 0
