@@ -42,14 +42,14 @@ def stripe_event_process_task(event_pk: int) -> None:
     stripe_event_process(event_pk=event_pk)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def stripe_events_process_pending_task() -> None:
     applied = stripe_events_process_pending()
     if applied:
         logger.warning("Applied %s Stripe events whose processing task had been lost", applied)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def stripe_reconcile_task() -> None:
     # A rolling window: older invoices were compared by earlier runs.
     report = stripe_reconcile(since=timezone.now() - RECONCILE_WINDOW, repair=True)

@@ -154,6 +154,22 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message an `acks_late` task took is acknowledged only after the task ran. If the worker's
+# pool process dies, Celery puts it back at once (`reject_on_worker_lost`); if the whole worker
+# dies (SIGKILL, machine lost), Redis hands it to another worker once it has been out this many
+# seconds (workers look for such messages every tenth of it, at least every 10 s). It must
+# exceed the longest task, or a task still running is handed out twice (harmless for the
+# idempotent tasks that use `acks_late`, but wasted work).
+_BROKER_VISIBILITY_TIMEOUT = env_int("CELERY_BROKER_VISIBILITY_TIMEOUT_SECONDS", 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
+    {
+        "visibility_timeout": _BROKER_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": max(1, min(10, _BROKER_VISIBILITY_TIMEOUT // 10)),
+        "unacked_restore_throttle": 1,
+    }
+    if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://"))
+    else {}
+)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "stripe-outbox-push": {"task": "billing.tasks.stripe_outbox_push_task", "schedule": 10.0},
     "stripe-events-sweep": {
@@ -364,6 +380,9 @@ STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 3
 
 # Dotted path of the Prime verification provider (memberships/prime.py documents the sandbox).
 PRIME_VERIFIER = env_str("PRIME_VERIFIER", "memberships.prime.SandboxPrimeVerifier")
+# Memberships the bill run renews per transaction (`FOR UPDATE SKIP LOCKED` chunk); a crash
+# loses at most the chunk in flight, which the next run redoes.
+BILL_RUN_CHUNK_SIZE = env_int("BILL_RUN_CHUNK_SIZE", 500)
 
 # --- Email -------------------------------------------------------------------------------------
 

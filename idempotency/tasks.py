@@ -11,7 +11,7 @@ from idempotency.services import idempotency_records_purge
 logger = logging.getLogger(__name__)
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def idempotency_records_purge_task() -> None:
     deleted = idempotency_records_purge()
     if deleted:

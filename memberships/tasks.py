@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from config import clock
 from memberships.dunning import memberships_dunning_run
@@ -17,7 +18,7 @@ logger = logging.getLogger(__name__)
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def memberships_renew_due_task() -> None:
     today = clock.today()
-    report = memberships_renew_due(as_of=today)
+    report = memberships_renew_due(as_of=today, chunk_size=settings.BILL_RUN_CHUNK_SIZE)
     dunning = memberships_dunning_run(as_of=today)
     logger.info(
         "Bill run: %s renewed, %s canceled; dunning: %s retries queued, %s canceled",
