@@ -28,7 +28,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from billing.stripe_throttle import RequestThrottle
+from billing.stripe_throttle import RequestThrottle, ThrottleUnavailableError
 
 if TYPE_CHECKING:
     from stripe.params import (
@@ -243,7 +243,10 @@ class StripeGateway:
 
     def _call(self, request: Callable[[], _T], *, card_errors_are_outcomes: bool = False) -> _T:
         if self.throttle is not None:
-            self.throttle.acquire()
+            try:
+                self.throttle.acquire()
+            except ThrottleUnavailableError as exc:  # not sent: retry the step later
+                raise StripeTransientError(str(exc), code="throttle_unavailable") from exc
         try:
             return request()
         except (stripe.RateLimitError, stripe.APIConnectionError) as exc:

@@ -28,6 +28,10 @@ return {string.format('%d', slot), string.format('%d', now)}
 """
 
 
+class ThrottleUnavailableError(Exception):
+    """Redis cannot be reached: no slot can be reserved, so no request may be sent."""
+
+
 class RequestThrottle:
     def __init__(self, *, redis_url: str, key: str, requests_per_second: float) -> None:
         if requests_per_second <= 0:
@@ -43,8 +47,13 @@ class RequestThrottle:
         self.recent_slots: deque[float] = deque(maxlen=100_000)
 
     def acquire(self) -> None:
-        """Block until this caller may send one request."""
-        slot_us, now_us = (int(v) for v in self._reserve(keys=[self.key], args=[self._interval_us]))
+        """Block until this caller may send one request. Without Redis there is no shared
+        count, so nothing is sent (fail closed): `ThrottleUnavailableError`."""
+        try:
+            reserved = self._reserve(keys=[self.key], args=[self._interval_us])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise ThrottleUnavailableError(f"the request throttle is unavailable: {exc}") from exc
+        slot_us, now_us = (int(v) for v in reserved)
         with self._lock:
             self.recent_slots.append(slot_us / 1_000_000)
         wait = (slot_us - now_us) / 1_000_000

@@ -15,16 +15,24 @@ own 400/403/404/500 and CSRF failures come through the views below, so nothing e
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from config.errors import DomainError
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is told to wait when Redis (rate-limit counters) cannot be reached.
+REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 
 
 def error_body(*, code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -49,6 +57,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
                 context["request"]
             )
         return domain_response
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return _redis_unavailable(exc)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -72,6 +82,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     message = exc.detail if isinstance(exc.detail, str) else str(exc.default_detail)
     response.data = error_body(code=str(code), message=str(message), details=details)
     return response
+
+
+def _redis_unavailable(exc: Exception) -> Response:
+    """Redis (the rate-limit counters) is down: the rate-limited endpoints (login, sign-up,
+    token) fail closed with a 503 rather than run unlimited, since their limits are what stands
+    between an attacker and password guessing or card testing. Throttles are checked before the
+    view runs, so nothing was done; the client retries. Endpoints that do not need Redis keep
+    working."""
+    logger.warning("Redis unreachable, answering 503: %s", type(exc).__name__)
+    wait = REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS
+    return Response(
+        error_body(
+            code="unavailable",
+            message="A service this request needs is unavailable; try again shortly.",
+            details={"retry_after_seconds": wait},
+        ),
+        status=503,
+        headers={"Retry-After": str(wait)},
+    )
 
 
 # Paths whose errors are JSON in the one error format; anything else is a web page (web/),

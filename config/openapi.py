@@ -27,6 +27,7 @@ ERROR_DESCRIPTIONS = {
     "413": "The uploaded file is too large.",
     "422": "The Idempotency-Key was already used with different parameters.",
     "429": "Rate limit exceeded; see Retry-After.",
+    "503": "The rate-limit store is unreachable; nothing was done, retry after Retry-After.",
 }
 IDEMPOTENT_409_DESCRIPTION = (
     "Conflicts with the current state, or a request with the same Idempotency-Key is still "
@@ -120,5 +121,5 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         if "{" in self.path:
             codes.append("404")
         if getattr(self.view, "throttle_scope", None):
-            codes.append("429")
+            codes.extend(("429", "503"))
         return sorted(set(codes))

@@ -170,6 +170,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
     if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://"))
     else {}
 )
+# kombu's Redis transport with a fix that keeps a worker alive through a Redis restart
+# (config/broker_transport.py). `redis+socket://` URLs (the embedded Redis) name their own.
+if CELERY_BROKER_URL.startswith("redis://"):
+    CELERY_BROKER_TRANSPORT = "config.broker_transport:Transport"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "stripe-outbox-push": {"task": "billing.tasks.stripe_outbox_push_task", "schedule": 10.0},
     "stripe-events-sweep": {
