@@ -163,6 +163,10 @@ class CeleryWorkerProcess:
     ) -> None:
         self.stop()
 
+    def succeeded(self, task_id: str) -> bool:
+        """This worker logged the task as succeeded."""
+        return f"[{task_id}] succeeded" in self.log_text()
+
     def log_text(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -205,3 +209,45 @@ def task_send(*, broker_url: str, task_name: str) -> str:
         return str(sender.send_task(task_name).id)
     finally:
         sender.close()
+
+
+def worker_environment(*, broker_url: str, stripe_api_base: str, **settings: str) -> dict[str, str]:
+    """A worker's environment: the test database, `broker_url` as broker and cache (rate-limit
+    counters, the Stripe throttle), the emulator at `stripe_api_base`; `settings` on top (names
+    of environment variables, README "Configuration"). Pushes are not queued on commit: the
+    test queues them, as beat would."""
+    return {
+        "APP_ENV": "test",
+        "DATABASE_URL": current_database_url(),
+        "DATABASE_CONN_MAX_AGE": "0",
+        "REDIS_URL": broker_url,
+        "CELERY_BROKER_URL": broker_url,
+        "STRIPE_API_BASE": stripe_api_base,
+        "STRIPE_API_KEY": "sk_test_emulator",
+        "STRIPE_OUTBOX_WAKE_ON_COMMIT": "false",
+        "EMAIL_BACKEND": "locmem",
+        **settings,
+    }
+
+
+class CeleryWorkers:
+    """Workers started with one environment (named w1, w2, …); `kill_all()` at the end."""
+
+    def __init__(self, *, log_dir: Path, environment: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.environment = environment
+        self.started: list[CeleryWorkerProcess] = []
+
+    def start(self, *, concurrency: int = 1) -> CeleryWorkerProcess:
+        worker = CeleryWorkerProcess(
+            log_dir=self.log_dir,
+            environment=self.environment,
+            concurrency=concurrency,
+            name=f"w{len(self.started) + 1}",
+        )
+        self.started.append(worker)
+        return worker.start()
+
+    def kill_all(self) -> None:
+        for worker in self.started:
+            worker.kill()

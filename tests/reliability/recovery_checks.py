@@ -4,6 +4,7 @@ nothing left in the outbox. Shared by the worker-crash and outage tests."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from billing.models import (
     StripeCommand,
     StripeCommandStatus,
 )
+from tests.celery_worker_process import CeleryWorkerProcess, task_send
 from tests.emulator_process import EmulatorProcess
 from tests.ledger.ledger_checks import trial_balance_cents, unbalanced_entries
 
@@ -115,3 +117,28 @@ def assert_recovered(emulator: EmulatorProcess, *, invoices: int) -> Recovery:
 
 def paid_invoices() -> int:
     return Invoice.objects.filter(Q(status=InvoiceStatus.PAID)).count()
+
+
+def _all_succeeded(worker: CeleryWorkerProcess, task_ids: list[str]) -> bool:
+    return all(worker.succeeded(task_id) for task_id in task_ids)
+
+
+PUSH_TASK = "billing.tasks.stripe_outbox_push_task"
+
+
+def beat_until_drained(*, broker_url: str, worker: CeleryWorkerProcess, ticks: int) -> int:
+    """Queue push tasks as beat would (one per pool process per tick, the next tick when
+    those finished) until the outbox is drained. Returns the ticks used."""
+    for tick in range(ticks):
+        if not outbox_busy():
+            return tick
+        sent = [
+            task_send(broker_url=broker_url, task_name=PUSH_TASK) for _ in range(worker.concurrency)
+        ]
+        wait_for(
+            functools.partial(_all_succeeded, worker, sent),
+            timeout=60,
+            what="the queued pushes",
+        )
+    assert not outbox_busy(), f"the outbox is still busy after {ticks} ticks"
+    return ticks

@@ -18,10 +18,9 @@ Sizes are small for CI; CRASH_TEST_MEMBERSHIPS / CRASH_TEST_INVOICES raise them.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +32,14 @@ from config.celery import app
 from memberships.models import Membership
 from memberships.periods import add_months
 from tests.billing.factories import member_customer, member_invoice
-from tests.celery_worker_process import CeleryWorkerProcess, current_database_url, task_send
+from tests.celery_worker_process import CeleryWorkers, task_send, worker_environment
 from tests.emulator_process import EmulatorProcess
 from tests.memberships.factories import active_membership
 from tests.redis_process import RedisProcess
 from tests.reliability.recovery_checks import (
+    PUSH_TASK,
     assert_recovered,
-    outbox_busy,
+    beat_until_drained,
     outbox_unfinished,
     paid_invoices,
     wait_for,
@@ -54,7 +54,7 @@ VISIBILITY_TIMEOUT_SECONDS = 8  # longer than any one task here, as in productio
 LEASE_SECONDS = 3
 PUSH_RUN_SECONDS = 5
 BILL_RUN = "memberships.tasks.memberships_renew_due_task"
-PUSH = "billing.tasks.stripe_outbox_push_task"
+PUSH = PUSH_TASK
 
 
 @pytest.fixture
@@ -64,70 +64,25 @@ def broker(tmp_path: Path) -> Iterator[RedisProcess]:
 
 
 @pytest.fixture
-def start_worker(
+def workers(
     tmp_path: Path, broker: RedisProcess, stripe_emulator: EmulatorProcess
-) -> Iterator[Callable[..., CeleryWorkerProcess]]:
-    """Starts workers on the private broker, the test database and the emulator; kills any
-    left at the end (before the database is flushed)."""
-    environment = {
-        "APP_ENV": "test",
-        "DATABASE_URL": current_database_url(),
-        "DATABASE_CONN_MAX_AGE": "0",
-        "REDIS_URL": broker.url(0),
-        "CELERY_BROKER_URL": broker.url(0),
-        "CELERY_BROKER_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_TIMEOUT_SECONDS),
-        "STRIPE_API_BASE": stripe_emulator.api_base,
-        "STRIPE_API_KEY": "sk_test_emulator",
-        "STRIPE_MAX_REQUESTS_PER_SECOND": "500",  # the shared throttle, in the private Redis
-        "STRIPE_OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS),
-        "STRIPE_OUTBOX_RUN_SECONDS": str(PUSH_RUN_SECONDS),
-        "STRIPE_OUTBOX_BACKOFF_BASE_SECONDS": "0.05",
-        "STRIPE_OUTBOX_BACKOFF_MAX_SECONDS": "0.5",
-        "STRIPE_OUTBOX_WAKE_ON_COMMIT": "false",  # the test queues pushes, as beat would
-        "BILL_RUN_CHUNK_SIZE": str(BILL_RUN_CHUNK),
-        "EMAIL_BACKEND": "locmem",
-    }
-    workers: list[CeleryWorkerProcess] = []
-
-    def start(concurrency: int = 1) -> CeleryWorkerProcess:
-        worker = CeleryWorkerProcess(
-            log_dir=tmp_path / "workers",
-            environment=environment,
-            concurrency=concurrency,
-            name=f"w{len(workers) + 1}",
-        )
-        workers.append(worker)
-        return worker.start()
-
-    yield start
-    for worker in workers:
-        worker.kill()
-
-
-def task_succeeded(worker: CeleryWorkerProcess, task_id: str) -> bool:
-    return f"[{task_id}] succeeded" in worker.log_text()
-
-
-def tasks_succeeded(worker: CeleryWorkerProcess, task_ids: list[str]) -> bool:
-    return all(task_succeeded(worker, task_id) for task_id in task_ids)
-
-
-def beat_until_drained(*, broker: RedisProcess, worker: CeleryWorkerProcess, ticks: int) -> int:
-    """Queue push tasks as beat would (one per pool process per tick, a tick when the last
-    ones finished) until the outbox is drained. Returns the ticks used."""
-    for tick in range(ticks):
-        if not outbox_busy():
-            return tick
-        sent = [
-            task_send(broker_url=broker.url(0), task_name=PUSH) for _ in range(worker.concurrency)
-        ]
-        wait_for(
-            functools.partial(tasks_succeeded, worker, sent),
-            timeout=60,
-            what="the queued pushes",
-        )
-    assert not outbox_busy(), f"the outbox is still busy after {ticks} ticks"
-    return ticks
+) -> Iterator[CeleryWorkers]:
+    """Workers on the private broker, the test database and the emulator; killed at the end
+    (before the database is flushed)."""
+    environment = worker_environment(
+        broker_url=broker.url(0),
+        stripe_api_base=stripe_emulator.api_base,
+        CELERY_BROKER_VISIBILITY_TIMEOUT_SECONDS=str(VISIBILITY_TIMEOUT_SECONDS),
+        STRIPE_MAX_REQUESTS_PER_SECOND="500",  # the shared throttle, in the private Redis
+        STRIPE_OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS),
+        STRIPE_OUTBOX_RUN_SECONDS=str(PUSH_RUN_SECONDS),
+        STRIPE_OUTBOX_BACKOFF_BASE_SECONDS="0.05",
+        STRIPE_OUTBOX_BACKOFF_MAX_SECONDS="0.5",
+        BILL_RUN_CHUNK_SIZE=str(BILL_RUN_CHUNK),
+    )
+    started = CeleryWorkers(log_dir=tmp_path / "workers", environment=environment)
+    yield started
+    started.kill_all()
 
 
 def due_memberships(count: int) -> list[Membership]:
@@ -137,11 +92,11 @@ def due_memberships(count: int) -> list[Membership]:
 
 
 def test_a_bill_run_killed_twice_midway_renews_and_charges_everyone_once(
-    start_worker, broker, stripe_emulator
+    workers, broker, stripe_emulator
 ):
     memberships = due_memberships(MEMBERSHIPS)
     this_month = clock.today().replace(day=1)
-    first = start_worker()
+    first = workers.start()
 
     task_id = task_send(broker_url=broker.url(0), task_name=BILL_RUN)
     wait_for(
@@ -160,8 +115,8 @@ def test_a_bill_run_killed_twice_midway_renews_and_charges_everyone_once(
     at_worker_kill = Invoice.objects.count()
     assert at_child_kill < at_worker_kill < MEMBERSHIPS, "the kills did not land midway"
 
-    second = start_worker(concurrency=2)
-    wait_for(lambda: task_succeeded(second, task_id), timeout=60, what="the bill run to be redone")
+    second = workers.start(concurrency=2)
+    wait_for(lambda: second.succeeded(task_id), timeout=60, what="the bill run to be redone")
     received = first.received(BILL_RUN)[task_id] + second.received(BILL_RUN)[task_id]
     assert received >= 3  # delivered, requeued by the worker, redelivered by the broker
 
@@ -181,7 +136,7 @@ def test_a_bill_run_killed_twice_midway_renews_and_charges_everyone_once(
     ) == {this_month}
 
     # Then the pusher, queued as beat would, sends everything to Stripe.
-    ticks = beat_until_drained(broker=broker, worker=second, ticks=40)
+    ticks = beat_until_drained(broker_url=broker.url(0), worker=second, ticks=40)
     recovery = assert_recovered(stripe_emulator, invoices=MEMBERSHIPS)
     sys.stdout.write(
         f"\n[bill run of {MEMBERSHIPS}: pool process killed at {at_child_kill}, whole worker "
@@ -190,13 +145,13 @@ def test_a_bill_run_killed_twice_midway_renews_and_charges_everyone_once(
 
 
 def test_a_stripe_push_killed_twice_midway_lands_every_invoice_once(
-    start_worker, broker, stripe_emulator
+    workers, broker, stripe_emulator
 ):
     customers = [member_customer() for _ in range(max(INVOICES // 4, 1))]
     for n in range(INVOICES):
         member_invoice(customers[n % len(customers)], 900 + n)
     stripe_emulator.configure(latency_ms=40)  # each Stripe step takes a while: kill mid-batch
-    first = start_worker()
+    first = workers.start()
 
     task_id = task_send(broker_url=broker.url(0), task_name=PUSH)
     wait_for(lambda: paid_invoices() >= 3, timeout=60, what="a few invoices to be paid")
@@ -214,15 +169,15 @@ def test_a_stripe_push_killed_twice_midway_lands_every_invoice_once(
     assert at_child_kill < at_worker_kill < INVOICES, "the kills did not land mid-batch"
     assert len(in_flight) >= 2, "a kill found no command in progress"
 
-    second = start_worker(concurrency=2)
+    second = workers.start(concurrency=2)
     wait_for(
-        lambda: task_succeeded(second, task_id),
+        lambda: second.succeeded(task_id),
         timeout=60,
         what="the push task to be redelivered and run",
     )
     received = first.received(PUSH)[task_id] + second.received(PUSH)[task_id]
     assert received >= 3
-    ticks = beat_until_drained(broker=broker, worker=second, ticks=20)
+    ticks = beat_until_drained(broker_url=broker.url(0), worker=second, ticks=20)
     assert outbox_unfinished() == {}
     recovery = assert_recovered(stripe_emulator, invoices=INVOICES)
     sys.stdout.write(
