@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.models import Max, Sum
+from django.utils import timezone
 
 from accounts.models import User
 from billing.models import StripeCommand, StripeCommandStatus
@@ -49,8 +50,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 INVOICES = 20
 OUTAGE_SECONDS = 3.0
-BACKOFF_BASE_SECONDS = 0.1
-BACKOFF_MAX_SECONDS = 0.8
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 2.0
 
 
 def attempts_so_far() -> int:
@@ -131,15 +132,22 @@ def test_stripe_down_for_a_while_then_back_every_invoice_lands_once(own_emulator
             StripeCommand.objects.exclude(last_error="").values_list("last_error", flat=True)
         )
         retried_during = sum(report.retried for report in pusher.reports)
+        backed_off = StripeCommand.objects.filter(
+            status=StripeCommandStatus.PENDING, attempts__gt=1
+        )
+        waiting_later = backed_off.filter(next_attempt_at__gt=timezone.now()).count()
+        retried_commands = backed_off.count()
         own_emulator.start()  # same port, same data directory
         wait_for(lambda: not outbox_busy(), timeout=90, what="the outbox to drain")
 
     assert 0 < paid_at_outage < INVOICES, "the outage did not land mid-push"
-    # Pushes were tried during the outage, failed as network errors, and backed off: with
-    # backoff doubling from 0.1 s to 0.8 s (times 0.5 to 1.0 jitter), a command can be tried at
-    # most about 3 + 3.0 / 0.4 = 10.5 times in 3 s; a busy loop would try hundreds of times.
+    # Pushes were tried during the outage, failed as network errors, and backed off: each
+    # failure put its command back with its next attempt later (0.5 s doubling up to 2 s, times
+    # 0.5 to 1.0 jitter: at most 6 tries in 3 s); a busy loop would retry at once.
     assert attempts_during > 0
-    assert attempts_during <= waiting * 11, (attempts_during, waiting)
+    assert attempts_during <= waiting * 6, (attempts_during, waiting)
+    assert retried_commands > 0
+    assert waiting_later >= retried_commands / 2, (waiting_later, retried_commands)
     assert errors
     assert all(error.startswith("network:") for error in errors), errors
     assert retried_during > 0
@@ -149,7 +157,8 @@ def test_stripe_down_for_a_while_then_back_every_invoice_lands_once(own_emulator
     most = StripeCommand.objects.aggregate(n=Max("attempts"))["n"]
     sys.stdout.write(
         f"\n[Stripe down {OUTAGE_SECONDS:.0f} s at {paid_at_outage}/{INVOICES} paid: "
-        f"{attempts_during} attempts by {waiting} waiting commands during the outage "
+        f"{attempts_during} attempts by {waiting} waiting commands during the outage, "
+        f"{waiting_later} of {retried_commands} retried ones scheduled later at its end "
         f"(most for one command overall: {most})] {recovery}\n"
     )
 
