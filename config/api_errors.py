@@ -86,10 +86,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
 def _redis_unavailable(exc: Exception) -> Response:
     """Redis (the rate-limit counters) is down: the rate-limited endpoints (login, sign-up,
-    token) fail closed with a 503 rather than run unlimited, since their limits are what stands
-    between an attacker and password guessing or card testing. Throttles are checked before the
-    view runs, so nothing was done; the client retries. Endpoints that do not need Redis keep
-    working."""
+    enrollment, set-password) fail closed with a 503 rather than run unlimited, since their
+    limits are what stands between an attacker and password guessing or card testing.
+    Throttles are checked before the view runs, so nothing was done; the client retries.
+    Endpoints that do not need Redis keep working."""
     logger.warning("Redis unreachable, answering 503: %s", type(exc).__name__)
     wait = REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS
     return Response(

@@ -167,11 +167,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
         "unacked_restore_interval": max(1, min(10, _BROKER_VISIBILITY_TIMEOUT // 10)),
         "unacked_restore_throttle": 1,
     }
-    if CELERY_BROKER_URL.startswith(("redis://", "rediss://", "unix://"))
+    if CELERY_BROKER_URL.partition("://")[0] in {"redis", "rediss", "redis+socket"}
     else {}
 )
 # kombu's Redis transport with a fix that keeps a worker alive through a Redis restart
-# (config/broker_transport.py). `redis+socket://` URLs (the embedded Redis) name their own.
+# (config/broker_transport.py). A `redis+socket://` URL (the embedded Redis of bin/run) names
+# kombu's transport itself and goes without the fix.
 if CELERY_BROKER_URL.startswith("redis://"):
     CELERY_BROKER_TRANSPORT = "config.broker_transport:Transport"
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
