@@ -27,12 +27,14 @@ from tests.ledger.ledger_checks import trial_balance_cents, unbalanced_entries
 ALL_OBJECTS = "1000000"  # the emulator's object listing limit: everything
 
 
-def wait_for(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+def wait_for(
+    condition: Callable[[], bool], *, timeout: float, what: str, poll: float = 0.1
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
-        time.sleep(0.1)
+        time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
