@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 import requests
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
 from django.db import connection
 
 from accounts.models import User
@@ -138,3 +140,20 @@ def test_a_signup_whose_connection_is_killed_mid_transaction_is_a_503_and_its_re
 
     # The server goes on serving: a plain read on a fresh request, and the health check.
     assert requests.get(f"{live_server.url}/healthz", timeout=30).status_code == 200
+
+
+def test_a_connection_killed_while_idle_is_replaced_at_the_next_request():
+    """Between requests a worker keeps its connection (CONN_MAX_AGE); if PostgreSQL drops it
+    meanwhile, the next request must not fail on it. Django checks a reused connection at the
+    start of each request when CONN_HEALTH_CHECKS is on (settings.py turns it on)."""
+    assert User.objects.count() == 0  # the connection is open now, as after a request
+    pid = connection.connection.info.backend_pid
+    with other_connection() as observer:
+        observer.autocommit = True
+        [[killed]] = observer.execute("SELECT pg_terminate_backend(%s)", [pid]).fetchall()
+    assert killed is True
+
+    request_started.send(sender=WSGIHandler, environ={})  # what a server does per request
+    assert User.objects.count() == 0
+    assert connection.connection.info.backend_pid != pid
+    request_finished.send(sender=WSGIHandler)
