@@ -35,12 +35,14 @@ class Route:
 
     @property
     def methods(self) -> tuple[str, ...]:
-        """The HTTP methods the view answers (upper case, without OPTIONS and HEAD). A function
-        view is taken to answer GET only."""
+        """The HTTP methods the view answers (upper case, without OPTIONS and HEAD): those it
+        has a handler for and allows (`http_method_names`). A function view is taken to answer
+        GET only."""
         view = self.view_class
         if view is None:
             return ("GET",)
-        return tuple(m.upper() for m in HTTP_METHODS if hasattr(view, m))
+        allowed = getattr(view, "http_method_names", HTTP_METHODS)
+        return tuple(m.upper() for m in HTTP_METHODS if m in allowed and hasattr(view, m))
 
     @property
     def parameters(self) -> list[str]:
