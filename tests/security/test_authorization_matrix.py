@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +38,7 @@ from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
+from django.urls import get_resolver, path
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
@@ -45,6 +46,7 @@ from rest_framework.views import APIView
 from accounts.models import Role, User
 from billing.models import BillingCustomer, CollectionMethod
 from billing.services import InvoiceLineInput, invoice_create
+from employers.apis import EmployerDetailApi
 from employers.imports import COLUMNS, roster_import_validate
 from employers.models import EmployerInvoice, RosterImport
 from employers.roster import RosterEntryInput, roster_entry_add
@@ -275,10 +277,24 @@ ENDS_THE_SESSION = {("api/v1/auth/token/", "DELETE"), ("logout/", "POST")}
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
-def routes_in_scope() -> list[Route]:
+def routes_in_scope(routes: Iterable[Route] | None = None) -> list[Route]:
     """Every route, except the Django admin's own pages past its index (Django's code, behind
     its own staff login; the index stands for them)."""
-    return [r for r in url_routes() if not r.route.startswith("admin/") or r.route == "admin/"]
+    return [
+        r
+        for r in (url_routes() if routes is None else routes)
+        if not r.route.startswith("admin/") or r.route == "admin/"
+    ]
+
+
+def matrix_gaps(
+    routes: list[Route], matrix: dict[tuple[str, str], dict[str, Expected]]
+) -> tuple[list[str], list[str]]:
+    """(`METHOD /route` without an entry, entries without a route or method)."""
+    found = {(r.route, m) for r in routes for m in r.methods}
+    missing = sorted(f"{m} /{r}" for r, m in found - set(matrix))
+    stale = sorted(f"{m} /{r}" for r, m in set(matrix) - found)
+    return missing, stale
 
 
 # --- the objects of each tenant ------------------------------------------------------------------
@@ -594,10 +610,18 @@ class Tally:
     seen: set[str] = field(default_factory=set)  # markers shown to callers who may see them
 
 
-def matrix_walk(world: World, clients: Clients) -> Tally:
+def matrix_walk(
+    world: World,
+    clients: Clients,
+    *,
+    matrix: dict[tuple[str, str], dict[str, Expected]] = MATRIX,
+    routes: list[Route] | None = None,
+) -> Tally:
+    """Calls every route (of `routes`, default all) with every method, as every caller, on
+    every tenant's objects, and tallies what differs from `matrix`."""
     tally = Tally()
     tables = table_names()
-    routes = routes_in_scope()
+    routes = routes_in_scope() if routes is None else routes
     tally.routes = len(routes)
     # reads first, on the data as made; then the writes (which change some of it)
     pairs = sorted(
@@ -607,7 +631,7 @@ def matrix_walk(world: World, clients: Clients) -> Tally:
     for route, method in pairs:
         targets = route_targets(route, world)
         tally.pairs += 1
-        entry = MATRIX[(route.route, method)]
+        entry = matrix[(route.route, method)]
         for caller in CALLERS:
             for target in targets:
                 expected = expectation(entry, caller, target)
@@ -648,16 +672,19 @@ def matrix_walk(world: World, clients: Clients) -> Tally:
 # --- the tests -----------------------------------------------------------------------------------
 
 
-def route_methods() -> set[tuple[str, str]]:
-    return {(r.route, m) for r in routes_in_scope() for m in r.methods}
-
-
 def test_every_route_and_method_has_an_entry_and_every_entry_a_route():
-    found = route_methods()
-    missing = sorted(f"{m} /{r}" for r, m in found - set(MATRIX))
-    stale = sorted(f"{m} /{r}" for r, m in set(MATRIX) - found)
+    missing, stale = matrix_gaps(routes_in_scope(), MATRIX)
     assert missing == [], f"routes without an entry in MATRIX (add one line each): {missing}"
     assert stale == [], f"MATRIX entries for routes or methods that no longer exist: {stale}"
+
+
+def test_a_new_route_without_an_entry_and_an_entry_without_a_route_are_named():
+    throwaway = path("api/v1/throwaway/<int:pk>/", EmployerDetailApi.as_view())
+    routes = routes_in_scope(url_routes([*get_resolver().url_patterns, throwaway]))
+    stale_matrix = {**MATRIX, ("api/v1/gone/", "GET"): ANYONE}
+    missing, stale = matrix_gaps(routes, stale_matrix)
+    assert missing == ["GET /api/v1/throwaway/<int:pk>/", "PATCH /api/v1/throwaway/<int:pk>/"]
+    assert stale == ["GET /api/v1/gone/"]
 
 
 def openapi_shape(path: str) -> str:
@@ -695,3 +722,17 @@ def test_every_route_answers_every_caller_as_the_matrix_says(world, client_for):
     assert not tally.wrong, "\n".join([f"{len(tally.wrong)} wrong answers:", *tally.wrong])
     assert tally.routes >= 70
     assert tally.calls >= 1000
+
+
+def test_a_wrong_expectation_fails_the_walk(world, client_for):
+    """The walk is not blind: flip one expectation (an admin of another employer let in) and
+    exactly the calls it covers are reported."""
+    route = next(r for r in routes_in_scope() if r.route == "api/v1/employers/<int:pk>/")
+    flipped = {**EMPLOYER_READ, "employer_admin:other": OK}
+    matrix = {**MATRIX, (route.route, "GET"): flipped}
+    tally = matrix_walk(world, Clients(world, client_for), matrix=matrix, routes=[route])
+    assert tally.wrong == [
+        "GET /api/v1/employers/<int:pk>/ as admin of A on B's: expected ok, got 404 (404)",
+        "GET /api/v1/employers/<int:pk>/ as admin of B on A's: expected ok, got 404 (404)",
+    ]
+    assert tally.calls == 2 * len(CALLERS) * 2  # GET and PATCH, every caller, on A and B
