@@ -1,25 +1,29 @@
 """The authorization matrix: every route of the URL configuration (the API, the webhooks, the
 web pages, the health check, the schema and its docs, and the Django admin's index), with every
-method its view answers, called by every kind of caller on the objects of every tenant, checked
-against the expectation written down for it in `MATRIX` below.
+method its view answers, called by every kind of caller on the objects of every tenant, and
+checked against the expectation written down for it in `MATRIX` below.
 
 Callers: anonymous, member M1, the employer admins of A and of B, the partner viewers of P and
 of Q, finance staff and an operator admin. Tenants: employers A and B (their roster entries,
 imports, contracts, employer invoices and invoices), partners P and Q (the partner and its
 statement), members M1 and M2 (their invoices), and the books (a journal entry, staff only).
-A route with an object id is called once per tenant that has that kind of object, so the
-admin of A calls A's roster entry ("own") and B's ("other").
+A route with an object id is called once per tenant that has that kind of object, so the admin
+of A calls A's roster entry ("own") and B's ("other"). A route with two ids (an employer and an
+object under it) is also called with one tenant's employer and another tenant's object: whoever
+would be let in gets a 404 there.
 
-Expectations are per route and method, keyed by the caller's role, or by `role:own` /
-`role:other` where the route names an object of a tenant. `OK` means "let in": not 401, 403
-or 404, no server error, and for a page no redirect to a login page (a 400 for the empty body
-these calls send is fine, so is a 409). `LOGIN` is a redirect to a login page.
+Expectations are per route and method, keyed by the caller's role, by `role:own` / `role:other`
+where the route names a tenant's object, and by `mixed:role` where a mixed call differs from
+the rule above. `OK` means "let in": not 401, 403, 404 or 405, no server error, and for a page
+no redirect to a login page (a 400 or a 409 is fine: the calls send a fixed body). `LOGIN` is a
+redirect to a login page.
 
-Besides the status, every call is checked for data it should not see: each tenant's objects
-carry marker strings, and a response to a caller must not contain the markers of a tenant the
-caller does not belong to (staff belong to all). A refused POST, PATCH or DELETE must also
-leave the database as it was: no table's row count changes and no row is inserted, updated or
-deleted (PostgreSQL's own counters for the test's transaction, `pg_stat_xact_user_tables`).
+Besides the status, every answer is checked for data the caller should not see: each tenant's
+objects carry marker strings, and an answer must not contain the markers of a tenant the caller
+does not belong to (staff belong to all); every marker must show up somewhere to those who may
+see it, so the check looks at real data. A refused POST, PUT, PATCH or DELETE must leave the
+database as it was: no table's row count changes and no row is inserted, updated or deleted
+(PostgreSQL's own counters for the test's transaction, `pg_stat_xact_user_tables`).
 
 A route or method in the URL configuration without an entry fails the test, naming it, and so
 does an entry whose route is gone; every operation of the OpenAPI schema must have an entry.
@@ -93,6 +97,9 @@ EMPLOYER_LIST = {**STAFF_ONLY, "employer_admin": OK}
 EMPLOYER_READ = {**STAFF_ONLY, "employer_admin:own": OK, "employer_admin:other": 404}
 # operator admins only, but another employer stays a 404 (the lookup comes first)
 EMPLOYER_MANAGE = {**OPERATOR_ONLY, "employer_admin:own": 403, "employer_admin:other": 404}
+# the same for an object under the employer, looked up before the operator check: an object
+# that is not under the employer in the path is a 404 for all who may see that employer
+EMPLOYER_MANAGE_OBJECT = {**EMPLOYER_MANAGE, "mixed:employer_admin": 404, "mixed:finance": 404}
 # roster imports: the employer's admins and operator admins, not finance staff
 ROSTER_IMPORT = {**EMPLOYER_READ, "finance": 403}
 
@@ -147,7 +154,7 @@ MATRIX: dict[tuple[str, str], dict[str, Expected]] = {
     ("api/v1/employers/admin-invitations/set-password/", "POST"): ANYONE,
     (f"{EMPLOYER}/contracts/", "GET"): EMPLOYER_READ,
     (f"{EMPLOYER}/contracts/", "POST"): EMPLOYER_MANAGE,
-    (f"{EMPLOYER}/contracts/<int:contract_id>/end/", "POST"): EMPLOYER_MANAGE,
+    (f"{EMPLOYER}/contracts/<int:contract_id>/end/", "POST"): EMPLOYER_MANAGE_OBJECT,
     (f"{EMPLOYER}/admins/", "POST"): EMPLOYER_MANAGE,
     (f"{EMPLOYER}/enrollments/", "GET"): EMPLOYER_READ,
     (f"{EMPLOYER}/invoices/", "GET"): EMPLOYER_READ,
@@ -484,14 +491,23 @@ def world() -> World:
 
 @dataclass(frozen=True)
 class Target:
-    """The objects one call addresses: a tenant's (None for routes without an object id)."""
+    """The objects one call addresses: a tenant's (None for routes without an object id). A
+    mixed target names `tenant`'s employer with another tenant's object under it (`/employers/
+    <B>/roster/<A's entry>/`): nobody may reach an object through a parent it is not under."""
 
     tenant: str | None
     path: str
+    object_of: str | None = None  # the tenant of the objects after the first id, when mixed
+
+    def __str__(self) -> str:
+        if self.object_of:
+            return f"{self.tenant}'s employer with {self.object_of}'s object"
+        return f"{self.tenant}'s" if self.tenant else "no object"
 
 
 def route_targets(route: Route, world: World) -> list[Target]:
-    """One path per tenant that has every kind of object the route names."""
+    """One path per tenant that has every kind of object the route names; for a route with
+    more than one id, also each tenant's first object with another tenant's others."""
     kinds: list[str] = []
 
     def kind_of(name: str, segment: str) -> str:
@@ -501,21 +517,35 @@ def route_targets(route: Route, world: World) -> list[Target]:
     route_fill(route.route, kind_of)
     if not kinds:
         return [Target(None, "/" + route.route)]
-    targets = []
-    for tenant, objects in world.objects.items():
-        if all(kind in objects for kind in kinds):
-            ids = iter([objects[kind] for kind in kinds])
-            targets.append(Target(tenant, route_fill(route.route, lambda _n, _s: next(ids))))  # noqa: B023
-    assert targets, f"{route.route}: teach the matrix to make objects of kinds {kinds}"
+    tenants = [t for t, objects in world.objects.items() if all(k in objects for k in kinds)]
+    assert tenants, f"{route.route}: teach the matrix to make objects of kinds {kinds}"
+
+    def path(first: str, rest: str) -> str:
+        ids = iter([world.objects[first][kinds[0]], *(world.objects[rest][k] for k in kinds[1:])])
+        return route_fill(route.route, lambda _name, _segment: next(ids))
+
+    targets = [Target(tenant, path(tenant, tenant)) for tenant in tenants]
+    if len(kinds) > 1:
+        targets += [
+            Target(first, path(first, rest), object_of=rest)
+            for first in tenants
+            for rest in tenants
+            if rest != first
+        ]
     return targets
 
 
 def expectation(entry: dict[str, Expected], caller: Caller, target: Target) -> Expected | None:
+    expected = entry.get(caller.role)
     if target.tenant is not None and target.tenant != BOOKS and caller.tenant is not None:
         relation = "own" if caller.tenant == target.tenant else "other"
-        if f"{caller.role}:{relation}" in entry:
-            return entry[f"{caller.role}:{relation}"]
-    return entry.get(caller.role)
+        expected = entry.get(f"{caller.role}:{relation}", expected)
+    if target.object_of is not None:
+        if f"mixed:{caller.role}" in entry:
+            return entry[f"mixed:{caller.role}"]
+        if expected == OK:
+            return 404  # let in to the parent, but the object is not under it
+    return expected
 
 
 def outcome(response: Any) -> Expected:
@@ -635,7 +665,7 @@ def matrix_walk(
         for caller in CALLERS:
             for target in targets:
                 expected = expectation(entry, caller, target)
-                where = f"{method} /{route.route} as {caller.label} on {target.tenant}'s"
+                where = f"{method} /{route.route} as {caller.label} on {target}"
                 if expected is None:
                     tally.wrong.append(f"{where}: the matrix has no expectation for it")
                     continue
