@@ -784,3 +784,16 @@ def test_a_wrong_expectation_fails_the_walk(world, client_for):
         "GET /api/v1/employers/<int:pk>/ as admin of B on A's: expected ok, got 404 (404)",
     ]
     assert tally.calls == 2 * len(CALLERS) * 2  # GET and PATCH, every caller, on A and B
+
+
+def test_a_write_by_a_caller_who_should_be_refused_is_seen(world, client_for):
+    """The no-write check is not blind: expect the operator admin to be refused creating an
+    employer, and the walk reports both the status and the rows the call wrote."""
+    route = next(r for r in routes_in_scope() if r.route == "api/v1/employers/")
+    matrix = {**MATRIX, (route.route, "POST"): {**OPERATOR_ONLY, "operator": 403}}
+    tally = matrix_walk(world, Clients(world, client_for), matrix=matrix, routes=[route])
+    where = "POST /api/v1/employers/ as operator admin on no object"
+    assert tally.wrong[0] == f"{where}: expected 403, got ok (201)"
+    assert tally.wrong[1].startswith(f"{where}: refused, but wrote to [")
+    assert "'employers_employer'" in tally.wrong[1]
+    assert len(tally.wrong) == 2
