@@ -51,6 +51,7 @@ from accounts.models import Role, User
 from billing.models import BillingCustomer, CollectionMethod, Invoice
 from billing.services import InvoiceLineInput, invoice_create
 from employers.apis import EmployerDetailApi
+from employers.enrollment import EnrollInput, employee_enroll
 from employers.imports import COLUMNS, roster_import_validate
 from employers.models import EmployerInvoice, RosterImport
 from employers.roster import RosterEntryInput, roster_entry_add
@@ -382,6 +383,16 @@ def employer_tenant(world: World, tenant: str) -> None:
             eligible_from=dt.date(2026, 1, 1),
         ),
         actor=admin,
+    )
+    employee_enroll(  # the entry enrolls: the employer's enrollments list shows it
+        data=EnrollInput(
+            employer_code=employer.code,
+            password="enrolled-password-2026",
+            full_name=f"Employee Zq{tenant}y",
+            date_of_birth=dt.date(1990, 5, 17),
+            market_slug="northeast-ohio",
+            work_email=f"zq-{tenant.lower()}-employee@work.example",
+        )
     )
     content = (
         ",".join(COLUMNS)
