@@ -116,9 +116,8 @@ PAGE_FINANCE = {**STAFF_ONLY, "anonymous": LOGIN}
 PAGE_EMPLOYER = {**ROSTER_IMPORT, "anonymous": LOGIN}
 # a read-only employer page answers a POST with 405, once the caller and employer are checked
 PAGE_EMPLOYER_READ_ONLY = {**PAGE_EMPLOYER, "employer_admin:own": 405, "operator": 405}
-LOGGED_OUT: dict[str, Expected] = dict.fromkeys(
-    ANYONE, LOGIN
-)  # logging out ends on the login page, for anyone
+# logging out ends on the login page, for anyone
+LOGGED_OUT: dict[str, Expected] = dict.fromkeys(ANYONE, LOGIN)
 # Django's admin: superusers (the operator admins) only; everyone else is sent to its login
 DJANGO_ADMIN: dict[str, Expected] = {**dict.fromkeys(ANYONE, LOGIN), "operator": OK}
 
