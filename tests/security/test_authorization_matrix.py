@@ -601,10 +601,10 @@ class Clients:
             self.renew(caller)
 
     def renew(self, caller: Caller) -> None:
-        user = self.world.users.get(caller.label)
-        if user is None:
+        if caller.role == "anonymous":
             self.api[caller.label], self.web[caller.label] = APIClient(), Client()
             return
+        user = self.world.users[caller.label]
         web = Client()
         web.force_login(user)
         self.api[caller.label], self.web[caller.label] = self.client_for(user), web
