@@ -807,3 +807,34 @@ def test_a_write_by_a_caller_who_should_be_refused_is_seen(world, client_for):
     assert tally.wrong[1].startswith(f"{where}: refused, but wrote to [")
     assert "'employers_employer'" in tally.wrong[1]
     assert len(tally.wrong) == 2
+
+
+# Django admin pages open to anyone by Django's design: its login and logout, the JavaScript
+# translation catalog, and "view on site" (a redirect to the object's public URL).
+ADMIN_PUBLIC = {"admin:login", "admin:logout", "admin:jsi18n", "admin:view_on_site"}
+ADMIN_REGEX_EXAMPLES = {"admin:app_list": "/admin/accounts/", None: "/admin/no-such-page/"}
+
+
+def test_every_django_admin_page_sends_anonymous_and_non_staff_callers_to_its_login():
+    """The matrix stands for the admin by its index; this covers the rest of it: every page
+    of every registered model (and any custom admin view) asks a caller who is not staff to
+    log in, so an admin view registered without the admin's protection is caught here."""
+    finance = Client()
+    finance.force_login(user_with_role(Role.FINANCE_STAFF))  # signed in, but not staff
+    pages = [
+        r
+        for r in url_routes()
+        if r.route.startswith("admin/") and r.route != "admin/" and r.name not in ADMIN_PUBLIC
+    ]
+    assert len(pages) > 100
+    wrong = []
+    for page in pages:
+        if "(?P" in page.route:
+            url = ADMIN_REGEX_EXAMPLES[page.name]
+        else:
+            url = route_fill(page.route, lambda _name, _segment: 1)
+        for who, client in (("anonymous", Client()), ("finance staff", finance)):
+            response = client.get(url)
+            if response.status_code != 302 or not response["Location"].startswith("/admin/login/"):
+                wrong.append(f"GET {url} as {who}: {response.status_code}")
+    assert wrong == []
