@@ -27,7 +27,9 @@ database as it was: no table's row count changes and no row is inserted, updated
 
 A route or method in the URL configuration without an entry fails the test, naming it, and so
 does an entry whose route is gone; every operation of the OpenAPI schema must have an entry.
-Adding a route is adding one line to `MATRIX`."""
+Adding a route is adding one line to `MATRIX` (and, for an id of a new kind, teaching
+`KIND_BY_SEGMENT` and the tenants' objects about it). The Django admin's other pages are
+checked on their own: each sends anonymous and non-staff callers to the admin login."""
 
 from __future__ import annotations
 
@@ -285,8 +287,8 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def routes_in_scope(routes: Iterable[Route] | None = None) -> list[Route]:
-    """Every route, except the Django admin's own pages past its index (Django's code, behind
-    its own staff login; the index stands for them)."""
+    """Every route, except the Django admin's pages past its index (Django's code, behind its
+    own staff login; the index stands for them here, and a test of their own checks them)."""
     return [
         r
         for r in (url_routes() if routes is None else routes)
