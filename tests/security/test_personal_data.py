@@ -128,8 +128,10 @@ def test_a_partner_viewers_statement_has_figures_and_counts_but_no_member_data(
     client_for: Callable[[User], APIClient], member_in_market: tuple[Membership, Market]
 ) -> None:
     _, market = member_in_market
-    statement = statement_generate(partner=market.partner, period=OCTOBER)
-    viewer = client_for(user_with_role(Role.PARTNER_VIEWER, partner=market.partner))
+    partner = market.partner
+    assert partner is not None
+    statement = statement_generate(partner=partner, period=OCTOBER)
+    viewer = client_for(user_with_role(Role.PARTNER_VIEWER, partner=partner))
 
     listing = viewer.get("/api/v1/statements/")
     detail = viewer.get(f"/api/v1/statements/{statement.pk}/")
