@@ -232,6 +232,14 @@ def test_a_webhook_body_over_the_limit_is_413(api_client: APIClient, settings: A
     assert_error(response, 413, "request_too_large")
 
 
+def test_a_web_form_body_over_the_limit_is_413(settings: Any) -> None:
+    response = Client().post(
+        "/login/", {"username": "a@b.test", "password": "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+    )
+    assert response.status_code == 413
+    assert b"too large" in response.content
+
+
 # --- nesting and giant numbers ----------------------------------------------------------------
 
 NESTED_ARRAYS = "[" * 100_000 + "]" * 100_000
