@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
@@ -155,6 +156,8 @@ class LeakCollectingHandler(logging.Handler):
         self.scanner = scanner
         self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
         self.records_scanned = 0
+        self.files_scanned = 0
+        self.file_lines_scanned = 0
         self.leaks: list[Leak] = []
         self.current_test = "(session)"
 
@@ -188,7 +191,7 @@ class LeakCollectingHandler(logging.Handler):
 
 SCANNER = LogLeakScanner()
 HANDLER = LeakCollectingHandler(SCANNER)
-SCANNER.password_record(DEMO_PASSWORD)
+SCANNER.password_record(os.environ.get("DEMO_PASSWORD") or DEMO_PASSWORD)
 
 
 class RecordingPasswordHasher(MD5PasswordHasher):
@@ -262,15 +265,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             for path in sorted(base.rglob("*.log")):
                 files += 1
                 lines += HANDLER.scan_file(path)
-    HANDLER.files_scanned = files  # type: ignore[attr-defined]
-    HANDLER.file_lines_scanned = lines  # type: ignore[attr-defined]
+    HANDLER.files_scanned = files
+    HANDLER.file_lines_scanned = lines
     if HANDLER.leaks and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    files = getattr(HANDLER, "files_scanned", 0)
-    lines = getattr(HANDLER, "file_lines_scanned", 0)
+    files, lines = HANDLER.files_scanned, HANDLER.file_lines_scanned
     summary = (
         f"log privacy: {HANDLER.records_scanned} log records and {lines} lines of {files} "
         f"subprocess log files scanned; {len(HANDLER.leaks)} leaks"
