@@ -15,10 +15,12 @@ own 400/403/404/500 and CSRF failures come through the views below, so nothing e
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from rest_framework import exceptions
@@ -39,7 +41,34 @@ def _validation_details(exc: exceptions.ValidationError) -> dict[str, Any]:
     return {"non_field_errors": full if isinstance(full, list) else [full]}
 
 
+logger = logging.getLogger(__name__)
+
+# A lost or refused database connection (a failover, a restart, a killed backend, a network
+# cut) or a transaction PostgreSQL aborted (deadlock, serialization failure, timeout): the
+# request's transaction was rolled back, and the same request may simply be sent again.
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+def _database_unavailable(exc: Exception) -> Response:
+    logger.error("Database unavailable during the request: %s", type(exc).__name__, exc_info=exc)
+    response = Response(
+        error_body(
+            code="database_unavailable",
+            message=(
+                "The database could not complete the request; what it had not committed was "
+                "rolled back. Retry the request (with the same Idempotency-Key, if it had one)."
+            ),
+            details={"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
+        ),
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _database_unavailable(exc)
     if isinstance(exc, DomainError):
         domain_response = Response(
             error_body(code=exc.code, message=exc.message, details=exc.details),

@@ -369,6 +369,17 @@ STRIPE_OUTBOX_WAKE_ON_COMMIT = env_bool("STRIPE_OUTBOX_WAKE_ON_COMMIT", True)
 # A webhook whose signed timestamp is older than this is refused (Stripe's default tolerance).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
 
+# --- Stuck work (python manage.py stuck_work, billing/stuck_work.py) ----------------------------
+
+# How late is too late, per kind of work: older than this and not done, it is reported stuck.
+STUCK_STRIPE_COMMAND_SECONDS = env_int("STUCK_STRIPE_COMMAND_SECONDS", 900)  # due, not pushed
+STUCK_WEBHOOK_EVENT_SECONDS = env_int("STUCK_WEBHOOK_EVENT_SECONDS", 600)  # received, unapplied
+STUCK_REFUND_SECONDS = env_int("STUCK_REFUND_SECONDS", 3600)  # refunds and credit notes pending
+STUCK_EMAIL_SECONDS = env_int("STUCK_EMAIL_SECONDS", 3600)  # an email due and not sent
+STUCK_ROSTER_IMPORT_SECONDS = env_int("STUCK_ROSTER_IMPORT_SECONDS", 1800)  # queued…applying
+STUCK_RENEWAL_GRACE_DAYS = env_int("STUCK_RENEWAL_GRACE_DAYS", 1)  # period ended, not renewed
+STUCK_RECOGNITION_GRACE_DAYS = env_int("STUCK_RECOGNITION_GRACE_DAYS", 2)  # service over, deferred
+
 # --- Memberships -------------------------------------------------------------------------------
 
 # Dotted path of the Prime verification provider (memberships/prime.py documents the sandbox).

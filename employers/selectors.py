@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Role, RoleGrant
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
@@ -22,6 +23,8 @@ from employers.models import (
     RosterChangeQuerySet,
     RosterEntry,
     RosterEntryQuerySet,
+    RosterImport,
+    RosterImportStatus,
 )
 
 
@@ -163,3 +166,21 @@ def employer_invoice_due_on(*, invoice: Invoice) -> dt.date | None:
     if invoice.finalized_at is None or invoice.days_until_due is None:
         return None
     return invoice.finalized_at.date() + dt.timedelta(days=invoice.days_until_due)
+
+
+def roster_imports_stuck(*, now: dt.datetime) -> QuerySet[RosterImport]:
+    """Imports that stopped half-way for longer than STUCK_ROSTER_IMPORT_SECONDS: queued or
+    validating since the upload, or applying since the confirmation (a lost task, a killed
+    worker). Previews wait for a person and are not stuck."""
+    late = now - dt.timedelta(seconds=settings.STUCK_ROSTER_IMPORT_SECONDS)
+    return (
+        RosterImport.objects.filter(
+            Q(
+                status__in=[RosterImportStatus.QUEUED, RosterImportStatus.VALIDATING],
+                created_at__lt=late,
+            )
+            | Q(status=RosterImportStatus.APPLYING, confirmed_at__lt=late)
+        )
+        .defer("content", "errors")
+        .order_by("id")
+    )
