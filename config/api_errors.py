@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -78,7 +79,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
                 context["request"]
             )
         return domain_response
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        from config.parsers import RequestTooLarge
+
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -119,6 +124,8 @@ def _error(request: HttpRequest, status_code: int, code: str, message: str) -> H
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a form body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _error(request, 413, "request_too_large", "The request body is too large.")
     return _error(request, 400, "bad_request", "The request could not be understood.")
 
 

@@ -226,7 +226,8 @@ REST_FRAMEWORK = {
     # Deny by default: a view that does not declare who may call it answers 403.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a size limit (413) and a nesting limit (400): config/parsers.py
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.openapi.ErrorDocumentingAutoSchema",
@@ -291,6 +292,14 @@ SPECTACULAR_SETTINGS = {
 # --- HTTP hardening ----------------------------------------------------------------------------
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# A multipart body (a roster CSV, at most 20 MB, plus its form) larger than this is a 413 before
+# any of it is read (config/uploads.py); files over 2.5 MB are spooled to disk, not memory.
+FILE_UPLOAD_MAX_BYTES = env_int("FILE_UPLOAD_MAX_BYTES", 21 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "config.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -9,8 +9,9 @@ import datetime as dt
 from enum import StrEnum
 
 from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from accounts.models import Role, RoleGrant
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from config import clock
 from employers.models import (
@@ -105,8 +106,18 @@ def roster_changes_filtered(
     date_to: dt.date | None = None,
 ) -> RosterChangeQuerySet:
     """The employer's roster history, newest first. `date_from`/`date_to` are days in the
-    business time zone, both included."""
-    query = RosterChange.objects.filter(employer=employer).select_related("actor")
+    business time zone, both included. Each change carries `actor_is_staff_or_admin`: whether
+    its actor is staff or an admin of this employer (and not, say, the employee enrolling,
+    whose own account the employer has no business seeing)."""
+    staff_or_admin = RoleGrant.objects.filter(user_id=OuterRef("actor_id")).filter(
+        Q(role__in=[Role.FINANCE_STAFF, Role.OPERATOR_ADMIN])
+        | Q(role=Role.EMPLOYER_ADMIN, employer_id=OuterRef("employer_id"))
+    )
+    query = (
+        RosterChange.objects.filter(employer=employer)
+        .select_related("actor")
+        .annotate(actor_is_staff_or_admin=Exists(staff_or_admin))
+    )
     if entry_id is not None:
         query = query.filter(entry_id=entry_id)
     if kind:
