@@ -6,7 +6,8 @@ import datetime as dt
 import functools
 from collections.abc import Iterable
 
-from django.db.models import Prefetch, Q
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
 
 from billing.models import (
     BillingInstallation,
@@ -19,6 +20,9 @@ from billing.models import (
     PaymentStatus,
     Refund,
     RefundStatus,
+    StripeCommand,
+    StripeCommandStatus,
+    StripeEvent,
 )
 
 
@@ -94,3 +98,41 @@ def invoice_creditable_cents(*, invoice: Invoice, credit_notes: Iterable[CreditN
     noted = sum(n.amount_cents for n in credit_notes if n.status != CreditNoteStatus.FAILED)
     credited = max(noted, invoice.amount_credited_cents)
     return max(0, invoice.total_cents - invoice.amount_paid_cents - credited)
+
+
+# --- stuck work (billing/stuck_work.py) --------------------------------------------------------
+
+
+def stripe_commands_stuck(*, now: dt.datetime) -> QuerySet[StripeCommand]:
+    """Outbox commands that need a person or a pusher: failed (refused by Stripe, or out of
+    attempts), claimed by a worker whose lease ran out more than STUCK_STRIPE_COMMAND_SECONDS
+    ago, or due for longer than that without a pusher taking them."""
+    late = now - dt.timedelta(seconds=settings.STUCK_STRIPE_COMMAND_SECONDS)
+    return StripeCommand.objects.filter(
+        Q(status=StripeCommandStatus.FAILED)
+        | Q(status=StripeCommandStatus.IN_PROGRESS, lease_expires_at__lt=late)
+        | Q(status=StripeCommandStatus.PENDING, next_attempt_at__lt=late)
+    ).order_by("id")
+
+
+def stripe_events_stuck(*, now: dt.datetime) -> QuerySet[StripeEvent]:
+    """Webhook events received more than STUCK_WEBHOOK_EVENT_SECONDS ago and not applied."""
+    late = now - dt.timedelta(seconds=settings.STUCK_WEBHOOK_EVENT_SECONDS)
+    return StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=late).order_by(
+        "id"
+    )
+
+
+def refunds_stuck(*, now: dt.datetime) -> QuerySet[Refund]:
+    """Refunds still pending (not confirmed by Stripe) STUCK_REFUND_SECONDS after they were
+    asked for."""
+    late = now - dt.timedelta(seconds=settings.STUCK_REFUND_SECONDS)
+    return Refund.objects.filter(status=RefundStatus.PENDING, created_at__lt=late).order_by("id")
+
+
+def credit_notes_stuck(*, now: dt.datetime) -> QuerySet[CreditNote]:
+    """Credit notes still pending STUCK_REFUND_SECONDS after they were issued."""
+    late = now - dt.timedelta(seconds=settings.STUCK_REFUND_SECONDS)
+    return CreditNote.objects.filter(status=CreditNoteStatus.PENDING, created_at__lt=late).order_by(
+        "id"
+    )

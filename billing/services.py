@@ -421,7 +421,11 @@ def _payment_success_ensure(
     elif payment_intent_id and not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = payment_intent_id
         payment.save(update_fields=["stripe_payment_intent_id"])
-    if payment.stripe_payment_intent_id and payment.stripe_fee_cents is None:
+    # A payment learned from a webhook has no PaymentIntent yet (an event's invoice does not
+    # carry its payments): the fee fetch looks it up first.
+    if payment.stripe_fee_cents is None and (
+        payment.stripe_payment_intent_id or payment.amount_cents > 0
+    ):
         _payment_fee_fetch_enqueue(payment=payment)
     return payment
 

@@ -30,6 +30,7 @@ from billing.stripe_gateway import (
     WebhookSignatureInvalid,
 )
 from config.errors import DomainError
+from config.parsers import MAX_JSON_DEPTH, json_depth_exceeds
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,12 @@ class WebhookRejectedError(DomainError):
 def _parse_event(raw_body: bytes) -> dict[str, Any]:
     try:
         event = json.loads(raw_body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: malformed, or a number of more than 4,300 digits; RecursionError: nested
+        # too deeply for the decoder
         raise WebhookRejectedError("The body is not JSON.") from exc
+    if json_depth_exceeds(event, limit=MAX_JSON_DEPTH):
+        raise WebhookRejectedError(f"The body nests deeper than {MAX_JSON_DEPTH} levels.")
     if not isinstance(event, dict):
         raise WebhookRejectedError("The body is not a Stripe event object.")
     data = event.get("data")
@@ -52,7 +57,7 @@ def _parse_event(raw_body: bytes) -> dict[str, Any]:
         for name, ok in (
             ("id", isinstance(event.get("id"), str) and str(event.get("id")).startswith("evt_")),
             ("type", isinstance(event.get("type"), str) and bool(event.get("type"))),
-            ("created", isinstance(event.get("created"), int)),
+            ("created", isinstance(event.get("created"), int) and 0 < event["created"] < 2**37),
             ("data.object", isinstance(data, dict) and isinstance(data.get("object"), dict)),
         )
         if not ok

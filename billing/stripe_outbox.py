@@ -371,7 +371,13 @@ def _payment_fee_fetch(command: StripeCommand, gateway: StripeGateway, lease: Le
     if payment.stripe_fee_cents is not None:
         return
     if not payment.stripe_payment_intent_id:
-        raise DomainError(f"payment #{payment.pk} has no PaymentIntent to read the fee of")
+        # Recorded from a webhook, whose invoice lists no payments: ask Stripe for them.
+        invoice_sync_from_stripe(
+            snapshot=gateway.invoice_retrieve(invoice_id=str(payment.invoice.stripe_invoice_id))
+        )
+        payment.refresh_from_db()
+    if not payment.stripe_payment_intent_id:
+        return  # no card charge in Stripe (e.g. paid out of band): no fee to read
     fee = gateway.payment_fee_retrieve(payment_intent_id=payment.stripe_payment_intent_id)
     if fee is None:
         raise CommandNotReadyError("the charge has no balance transaction yet")

@@ -19,6 +19,8 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,8 +30,6 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from config.errors import DomainError
-
-logger = logging.getLogger(__name__)
 
 # Seconds a client is told to wait when Redis (rate-limit counters) cannot be reached.
 REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS = 5
@@ -46,7 +46,34 @@ def _validation_details(exc: exceptions.ValidationError) -> dict[str, Any]:
     return {"non_field_errors": full if isinstance(full, list) else [full]}
 
 
+logger = logging.getLogger(__name__)
+
+# A lost or refused database connection (a failover, a restart, a killed backend, a network
+# cut) or a transaction PostgreSQL aborted (deadlock, serialization failure, timeout): the
+# request's transaction was rolled back, and the same request may simply be sent again.
+DATABASE_RETRY_AFTER_SECONDS = 1
+
+
+def _database_unavailable(exc: Exception) -> Response:
+    logger.error("Database unavailable during the request: %s", type(exc).__name__, exc_info=exc)
+    response = Response(
+        error_body(
+            code="database_unavailable",
+            message=(
+                "The database could not complete the request; what it had not committed was "
+                "rolled back. Retry the request (with the same Idempotency-Key, if it had one)."
+            ),
+            details={"retry_after_seconds": DATABASE_RETRY_AFTER_SECONDS},
+        ),
+        status=503,
+    )
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _database_unavailable(exc)
     if isinstance(exc, DomainError):
         domain_response = Response(
             error_body(code=exc.code, message=exc.message, details=exc.details),
@@ -59,7 +86,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return domain_response
     if isinstance(exc, RedisConnectionError | RedisTimeoutError):
         return _redis_unavailable(exc)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):  # request.body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        from config.parsers import RequestTooLarge
+
+        exc = RequestTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -119,6 +150,8 @@ def _error(request: HttpRequest, status_code: int, code: str, message: str) -> H
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # a form body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        return _error(request, 413, "request_too_large", "The request body is too large.")
     return _error(request, 400, "bad_request", "The request could not be understood.")
 
 

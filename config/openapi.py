@@ -108,7 +108,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         in `error_responses = {"POST": ("401",)}` for what its services may raise."""
         codes = list(getattr(self.view, "error_responses", {}).get(self.method, ()))
         if self.method in {"POST", "PUT", "PATCH"}:
-            codes.append("400")
+            codes.extend(("400", "413"))  # 413: a body over DATA_UPLOAD_MAX_MEMORY_SIZE
         if self._is_idempotent_operation():
             codes.extend(("400", "409", "422"))
         if (

@@ -247,7 +247,8 @@ REST_FRAMEWORK = {
     # Deny by default: a view that does not declare who may call it answers 403.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.RolePermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a size limit (413) and a nesting limit (400): config/parsers.py
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "config.openapi.ErrorDocumentingAutoSchema",
@@ -312,6 +313,14 @@ SPECTACULAR_SETTINGS = {
 # --- HTTP hardening ----------------------------------------------------------------------------
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# A multipart body (a roster CSV, at most 20 MB, plus its form) larger than this is a 413 before
+# any of it is read (config/uploads.py); files over 2.5 MB are spooled to disk, not memory.
+FILE_UPLOAD_MAX_BYTES = env_int("FILE_UPLOAD_MAX_BYTES", 21 * 1024 * 1024)
+FILE_UPLOAD_HANDLERS = [
+    "config.uploads.UploadSizeLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 CSRF_FAILURE_VIEW = "config.api_errors.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -380,6 +389,17 @@ STRIPE_OUTBOX_RUN_SECONDS = env_int("STRIPE_OUTBOX_RUN_SECONDS", 50)
 STRIPE_OUTBOX_WAKE_ON_COMMIT = env_bool("STRIPE_OUTBOX_WAKE_ON_COMMIT", True)
 # A webhook whose signed timestamp is older than this is refused (Stripe's default tolerance).
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+
+# --- Stuck work (python manage.py stuck_work, billing/stuck_work.py) ----------------------------
+
+# How late is too late, per kind of work: older than this and not done, it is reported stuck.
+STUCK_STRIPE_COMMAND_SECONDS = env_int("STUCK_STRIPE_COMMAND_SECONDS", 900)  # due, not pushed
+STUCK_WEBHOOK_EVENT_SECONDS = env_int("STUCK_WEBHOOK_EVENT_SECONDS", 600)  # received, unapplied
+STUCK_REFUND_SECONDS = env_int("STUCK_REFUND_SECONDS", 3600)  # refunds and credit notes pending
+STUCK_EMAIL_SECONDS = env_int("STUCK_EMAIL_SECONDS", 3600)  # an email due and not sent
+STUCK_ROSTER_IMPORT_SECONDS = env_int("STUCK_ROSTER_IMPORT_SECONDS", 1800)  # queued…applying
+STUCK_RENEWAL_GRACE_DAYS = env_int("STUCK_RENEWAL_GRACE_DAYS", 1)  # period ended, not renewed
+STUCK_RECOGNITION_GRACE_DAYS = env_int("STUCK_RECOGNITION_GRACE_DAYS", 2)  # service over, deferred
 
 # --- Memberships -------------------------------------------------------------------------------
 

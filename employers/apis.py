@@ -152,12 +152,18 @@ class ContractOutputSerializer(serializers.ModelSerializer[EmployerContract]):
         )
 
 
+MAX_PEPM_CENTS = 10**9  # far above any price; keeps amounts times members in a BIGINT
+
+
 class ContractInputSerializer(serializers.Serializer[Any]):
-    pepm_cents = serializers.IntegerField(help_text="Price per enrolled member-month, in cents.")
+    pepm_cents = serializers.IntegerField(
+        max_value=MAX_PEPM_CENTS, help_text="Price per enrolled member-month, in cents."
+    )
     contribution_kind = serializers.ChoiceField(choices=ContributionKind.choices)
     contribution_cents = serializers.IntegerField(
         required=False,
         default=0,
+        max_value=MAX_PEPM_CENTS,
         help_text="For `fixed`: what the employer pays per member-month (less than pepm_cents; "
         "the member pays the rest). 0 for `full`.",
     )

@@ -21,6 +21,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.parsers import content_length_declared
 from employers.imports import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -45,6 +46,7 @@ from idempotency.api import IdempotentMutationsMixin
 
 ROSTER_IMPORTERS: AllowedRoles = frozenset({Role.EMPLOYER_ADMIN, Role.OPERATOR_ADMIN})
 FIRST_ERRORS = 100  # errors shown with an import; the rest through …/errors/
+MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form around the file: boundaries, headers, `replace`
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -238,6 +240,12 @@ class RosterImportListApi(IdempotentMutationsMixin, RosterImportScopedApi, gener
         be read as a roster CSV is a 400 (`invalid_file`), one too large a 413
         (`file_too_large`)."""
         employer = self.employer()
+        declared = content_length_declared(meta=request.META) or 0
+        if declared > MAX_FILE_BYTES + MULTIPART_OVERHEAD_BYTES:  # refused before reading it
+            raise RosterFileTooLargeError(
+                f"The upload has {declared} bytes; an import takes at most {MAX_FILE_BYTES}.",
+                details={"max_bytes": MAX_FILE_BYTES},
+            )
         upload = request.FILES.get("file")
         if upload is not None and upload.size is not None and upload.size > MAX_FILE_BYTES:
             raise RosterFileTooLargeError(

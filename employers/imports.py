@@ -647,7 +647,8 @@ def roster_import_confirm(
     locked.status = RosterImportStatus.APPLYING
     locked.valid_rows_only = valid_rows_only
     locked.confirmed_by = actor
-    locked.save(update_fields=["status", "valid_rows_only", "confirmed_by"])
+    locked.confirmed_at = clock.now()
+    locked.save(update_fields=["status", "valid_rows_only", "confirmed_by", "confirmed_at"])
     from employers.tasks import roster_import_apply_task  # the task module imports this one
 
     import_id = locked.pk

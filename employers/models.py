@@ -259,6 +259,7 @@ class RosterImport(models.Model):
     )
     created_at = models.DateTimeField(default=clock.now)
     validated_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # since when it is applying
     applied_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[RosterImportQuerySet] = RosterImportQuerySet.as_manager()  # type: ignore[assignment]

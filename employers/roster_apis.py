@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -123,8 +123,11 @@ class RosterListQuerySerializer(serializers.Serializer[Any]):
 class RosterChangeOutputSerializer(serializers.ModelSerializer[RosterChange]):
     entry = serializers.IntegerField(source="entry_id")
     kind = serializers.ChoiceField(choices=RosterChangeKind.choices)
-    actor = serializers.IntegerField(source="actor_id", allow_null=True)
-    actor_email = serializers.SerializerMethodField()
+    actor = serializers.SerializerMethodField(
+        help_text="Who made the change: an admin or staff user id; null for the system and for "
+        "the employee themself (enrolling), whose account is theirs."
+    )
+    actor_email = serializers.SerializerMethodField(help_text="The email of `actor`.")
     roster_import = serializers.IntegerField(source="roster_import_id", allow_null=True)
     changes = serializers.DictField(
         child=serializers.ListField(),
@@ -144,8 +147,19 @@ class RosterChangeOutputSerializer(serializers.ModelSerializer[RosterChange]):
             "created_at",
         )
 
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_actor(self, change: RosterChange) -> int | None:
+        return change.actor_id if self._actor_shown(change) else None
+
+    @extend_schema_field(serializers.EmailField(allow_null=True))
     def get_actor_email(self, change: RosterChange) -> str | None:
-        return change.actor.email if change.actor is not None else None
+        return (
+            change.actor.email if change.actor is not None and self._actor_shown(change) else None
+        )
+
+    @staticmethod
+    def _actor_shown(change: RosterChange) -> bool:
+        return bool(getattr(change, "actor_is_staff_or_admin", False))
 
 
 class RosterHistoryQuerySerializer(serializers.Serializer[Any]):

@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from django.db.models import Prefetch, Q
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from accounts.models import Role, RoleGrant
 from billing.models import Invoice, InvoiceLine, InvoiceStatus
 from config import clock
 from employers.models import (
@@ -21,6 +23,8 @@ from employers.models import (
     RosterChangeQuerySet,
     RosterEntry,
     RosterEntryQuerySet,
+    RosterImport,
+    RosterImportStatus,
 )
 
 
@@ -102,8 +106,18 @@ def roster_changes_filtered(
     date_to: dt.date | None = None,
 ) -> RosterChangeQuerySet:
     """The employer's roster history, newest first. `date_from`/`date_to` are days in the
-    business time zone, both included."""
-    query = RosterChange.objects.filter(employer=employer).select_related("actor")
+    business time zone, both included. Each change carries `actor_is_staff_or_admin`: whether
+    its actor is staff or an admin of this employer (and not, say, the employee enrolling,
+    whose own account the employer has no business seeing)."""
+    staff_or_admin = RoleGrant.objects.filter(user_id=OuterRef("actor_id")).filter(
+        Q(role__in=[Role.FINANCE_STAFF, Role.OPERATOR_ADMIN])
+        | Q(role=Role.EMPLOYER_ADMIN, employer_id=OuterRef("employer_id"))
+    )
+    query = (
+        RosterChange.objects.filter(employer=employer)
+        .select_related("actor")
+        .annotate(actor_is_staff_or_admin=Exists(staff_or_admin))
+    )
     if entry_id is not None:
         query = query.filter(entry_id=entry_id)
     if kind:
@@ -152,3 +166,21 @@ def employer_invoice_due_on(*, invoice: Invoice) -> dt.date | None:
     if invoice.finalized_at is None or invoice.days_until_due is None:
         return None
     return invoice.finalized_at.date() + dt.timedelta(days=invoice.days_until_due)
+
+
+def roster_imports_stuck(*, now: dt.datetime) -> QuerySet[RosterImport]:
+    """Imports that stopped half-way for longer than STUCK_ROSTER_IMPORT_SECONDS: queued or
+    validating since the upload, or applying since the confirmation (a lost task, a killed
+    worker). Previews wait for a person and are not stuck."""
+    late = now - dt.timedelta(seconds=settings.STUCK_ROSTER_IMPORT_SECONDS)
+    return (
+        RosterImport.objects.filter(
+            Q(
+                status__in=[RosterImportStatus.QUEUED, RosterImportStatus.VALIDATING],
+                created_at__lt=late,
+            )
+            | Q(status=RosterImportStatus.APPLYING, confirmed_at__lt=late)
+        )
+        .defer("content", "errors")
+        .order_by("id")
+    )

@@ -21,18 +21,22 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from accounts.selectors import user_access_get
 from billing.money import money_display
 from config.errors import DomainError
+from ledger.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from ledger.models import (
     Account,
+    AgreementChange,
     JournalEntry,
     Posting,
     RevenueSchedule,
     RevenueShareAgreement,
     Statement,
+    StatementEvent,
     StatementLine,
     StatementStatus,
 )
@@ -283,7 +287,9 @@ class RevenueShareAgreementForm(forms.ModelForm[RevenueShareAgreement]):
 class RevenueShareAgreementAdmin(FinanceAdmin[RevenueShareAgreement]):
     """Finance's own data: they add and edit agreements (an edit to a month already approved
     shows up on the next statement as a prior-period adjustment). No deleting: end an
-    agreement with `effective_until` instead, so approved months keep their basis."""
+    agreement with `effective_until` instead, so approved months keep their basis. Saving goes
+    through the services of ledger/agreements.py, which record who changed what (the
+    history below the form; not an inline, whose empty formset every save would have to post)."""
 
     form = RevenueShareAgreementForm
     list_display = (
@@ -300,11 +306,80 @@ class RevenueShareAgreementAdmin(FinanceAdmin[RevenueShareAgreement]):
     search_fields = ("partner__name", "market__name")
     list_select_related = ("partner", "market")
     ordering = ("partner__name", "market__name", "effective_from")
-    readonly_fields = ("created_at",)
+    readonly_fields = ("created_at", "history")
+
+    @admin.display(description="History")
+    def history(self, obj: RevenueShareAgreement) -> str:
+        if obj.pk is None:
+            return "-"
+        changes = obj.changes.select_related("actor").order_by("-created_at", "-id")
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} {} by {}: {}</li>",
+                (
+                    (
+                        f"{change.created_at:%Y-%m-%d %H:%M}",
+                        change.kind,
+                        change.actor.email if change.actor else "the system",
+                        ", ".join(
+                            f"{name} {old} → {new}" for name, (old, new) in change.changes.items()
+                        ),
+                    )
+                    for change in changes
+                ),
+            ),
+        )
 
     @admin.display(description="Recoupment total", ordering="recoupment_total_cents")
     def recoupment(self, obj: RevenueShareAgreement) -> str:
         return money_display(amount_cents=obj.recoupment_total_cents)
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: RevenueShareAgreement,
+        form: forms.ModelForm[RevenueShareAgreement],
+        change: bool,
+    ) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        fields = {name: form.cleaned_data[name] for name in RevenueShareAgreementForm.Meta.fields}
+        if change:
+            saved = revenue_share_agreement_update(
+                agreement=RevenueShareAgreement.objects.get(pk=obj.pk), actor=actor, **fields
+            )
+        else:
+            saved = revenue_share_agreement_create(actor=actor, **fields)
+        obj.pk = saved.pk
+        obj.created_at = saved.created_at
+
+
+@admin.register(AgreementChange)
+class AgreementChangeAdmin(ReadOnlyFinanceAdmin[AgreementChange]):
+    list_display = ("created_at", "agreement", "kind", "actor")
+    list_filter = ("kind",)
+    list_select_related = ("agreement", "actor")
+    ordering = ("-created_at", "-id")
+    fields = ("agreement", "kind", "actor", "changes", "created_at")
+    readonly_fields = fields
+
+
+@admin.register(StatementEvent)
+class StatementEventAdmin(ReadOnlyFinanceAdmin[StatementEvent]):
+    list_display = ("created_at", "statement", "kind", "actor")
+    list_filter = ("kind",)
+    list_select_related = ("statement", "actor")
+    ordering = ("-created_at", "-id")
+    fields = ("statement", "kind", "actor", "changes", "created_at")
+    readonly_fields = fields
+
+
+class StatementEventInline(ReadOnlyFinanceInline[StatementEvent]):
+    model = StatementEvent
+    fields = ("created_at", "kind", "actor", "changes")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
 
 
 class StatementLineInline(ReadOnlyFinanceInline[StatementLine]):
@@ -394,7 +469,7 @@ class StatementAdmin(ReadOnlyFinanceAdmin[Statement]):
         "payout_reference",
     )
     readonly_fields = fields
-    inlines = (StatementLineInline,)
+    inlines = (StatementLineInline, StatementEventInline)
 
     @admin.display(description="Period", ordering="period")
     def month(self, obj: Statement) -> str:

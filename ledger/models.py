@@ -290,3 +290,63 @@ class StatementRecoupment(models.Model):
 
     def __str__(self) -> str:
         return f"recoupment of agreement {self.agreement_id}: {self.amount_cents}"
+
+
+# --- audit history -------------------------------------------------------------------------------
+# Who changed revenue-share agreements and statements, when, and what (DESIGN §7). Written by the
+# services (ledger/agreements.py, ledger/statements.py) in the same transaction as the change;
+# never updated or deleted; read-only in the Django admin.
+
+
+class AgreementChangeKind(models.TextChoices):
+    CREATED = "created"
+    EDITED = "edited"
+    ENDED = "ended"  # only `effective_until` was set or moved
+
+
+class AgreementChange(models.Model):
+    agreement = models.ForeignKey(
+        RevenueShareAgreement, on_delete=models.PROTECT, related_name="changes"
+    )
+    kind = models.CharField(max_length=16, choices=AgreementChangeKind.choices)
+    actor = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # field → [before, after] (JSON values; dates as YYYY-MM-DD); on creation every field, with
+    # `null` before
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    objects: ClassVar[FinanceOnlyQuerySet[AgreementChange]] = FinanceOnlyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["agreement", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"agreement {self.agreement_id} {self.kind} by {self.actor_id}"
+
+
+class StatementEventKind(models.TextChoices):
+    GENERATED = "generated"
+    REGENERATED = "regenerated"  # a draft made again whose amounts changed
+    APPROVED = "approved"
+    PAYOUT_RECORDED = "payout_recorded"
+
+
+class StatementEvent(models.Model):
+    statement = models.ForeignKey(Statement, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=16, choices=StatementEventKind.choices)
+    actor = models.ForeignKey(  # null: the system (the monthly task or command)
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # the statement's amounts that changed, field → [before, after]; for a payout, its reference
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=clock.now)
+
+    objects: ClassVar[FinanceOnlyQuerySet[StatementEvent]] = FinanceOnlyQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["statement", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"statement {self.statement_id} {self.kind} by {self.actor_id}"

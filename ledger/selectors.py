@@ -7,10 +7,32 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, TypedDict
 
-from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Prefetch, Q, Sum, When
-from django.db.models.functions import Coalesce
+from django.conf import settings
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    CharField,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Concat
 
-from ledger.models import Account, AccountType, FinanceOnlyQuerySet, JournalEntry, Posting
+from billing.models import Invoice, InvoiceStatus, Payment, PaymentStatus, Refund, RefundStatus
+from ledger.models import (
+    Account,
+    AccountType,
+    FinanceOnlyQuerySet,
+    JournalEntry,
+    Posting,
+    RevenueSchedule,
+)
 
 LEDGER_CURRENCY = "usd"
 
@@ -103,3 +125,56 @@ def journal_entries_filtered(
         matching = Posting.objects.filter(entry=OuterRef("pk"), **posting_criteria)
         entries = entries.filter(Exists(matching))
     return entries
+
+
+# --- stuck work (billing/stuck_work.py) --------------------------------------------------------
+
+
+def _has_entry(prefix: str, suffix: str = "") -> Exists:
+    """Whether the outer row (by pk) has its journal entry `<prefix><pk><suffix>`."""
+    key = Concat(Value(prefix), Cast(OuterRef("pk"), CharField()), Value(suffix))
+    return Exists(JournalEntry.objects.filter(idempotency_key=key))
+
+
+def ledger_postings_missing() -> list[tuple[str, int]]:
+    """Business events the books should hold and do not, as (event, id): a finalized invoice
+    without its `invoice:<id>:finalized` entry, a succeeded payment without `payment:<id>`, a
+    fetched Stripe fee without `payment:<id>:fee`, a succeeded refund without `refund:<id>`.
+    Each is posted in the transaction of its event, so any row here is a bug to look into."""
+    finalized = Invoice.objects.filter(
+        status__in=[InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.UNCOLLECTIBLE],
+        total_cents__gt=0,
+    ).filter(~_has_entry("invoice:", ":finalized"))
+    payments = Payment.objects.filter(status=PaymentStatus.SUCCEEDED, amount_cents__gt=0)
+    missing = [("invoice_finalized", pk) for pk in finalized.values_list("pk", flat=True)]
+    missing += [
+        ("payment", pk)
+        for pk in payments.filter(~_has_entry("payment:")).values_list("pk", flat=True)
+    ]
+    missing += [
+        ("stripe_fee", pk)
+        for pk in payments.filter(stripe_fee_cents__gt=0)
+        .filter(~_has_entry("payment:", ":fee"))
+        .values_list("pk", flat=True)
+    ]
+    missing += [
+        ("refund", pk)
+        for pk in Refund.objects.filter(status=RefundStatus.SUCCEEDED)
+        .filter(~_has_entry("refund:"))
+        .values_list("pk", flat=True)
+    ]
+    return sorted(missing)
+
+
+def revenue_schedules_behind(*, today: dt.date) -> QuerySet[RevenueSchedule]:
+    """Revenue schedules whose service ended more than STUCK_RECOGNITION_GRACE_DAYS days ago
+    and that are still not fully recognized: the daily recognition run has not caught up."""
+    last_day = Coalesce(F("ends_early_on"), F("service_end"))
+    return (
+        RevenueSchedule.objects.annotate(last_served_day=last_day)
+        .filter(
+            done=False,
+            last_served_day__lt=today - dt.timedelta(days=settings.STUCK_RECOGNITION_GRACE_DAYS),
+        )
+        .order_by("id")
+    )

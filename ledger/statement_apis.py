@@ -242,10 +242,11 @@ class StatementPayoutApi(StatementActionApi):
     def post(self, request: Request, pk: int) -> Response:
         """Record that an approved statement was paid out (finance staff). Anything but an
         approved statement is a 409."""
+        statement = self.get_object()  # 404 or 403 before any word about the body
         payload = StatementPayoutInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         statement = statement_payout_record(
-            statement=self.get_object(),
+            statement=statement,
             actor=_caller(request),
             reference=payload.validated_data["reference"],
         )

@@ -42,6 +42,8 @@ from ledger.models import (
     Posting,
     RevenueShareAgreement,
     Statement,
+    StatementEvent,
+    StatementEventKind,
     StatementLine,
     StatementLineKind,
     StatementRecoupment,
@@ -275,18 +277,37 @@ def _adjustments(partner_id: int, period: dt.date) -> list[tuple[int, dt.date, i
     return out
 
 
+AUDITED_AMOUNTS = (
+    "recognized_cents",
+    "refunds_cents",
+    "net_cents",
+    "share_cents",
+    "recoupment_cents",
+    "adjustment_cents",
+    "amount_due_cents",
+)
+
+
+def _amounts(statement: Statement) -> dict[str, int]:
+    return {name: getattr(statement, name) for name in AUDITED_AMOUNTS}
+
+
 @transaction.atomic
-def statement_generate(*, partner: Partner, period: dt.date) -> Statement:
+def statement_generate(
+    *, partner: Partner, period: dt.date, actor: User | None = None
+) -> Statement:
     """The partner's statement for the month of `period`: made, or regenerated while it is a
-    draft. An approved or paid statement is returned as it is."""
+    draft. An approved or paid statement is returned as it is. The history records the first
+    generation and every regeneration that changed an amount (`actor`: None for the system)."""
     first, _ = month_bounds(period)
     # One partner's statements are (re)generated one at a time: what is left to recoup depends
     # on its other approved statements.
     Partner.objects.select_for_update().filter(pk=partner.pk).first()
-    statement, _ = Statement.objects.get_or_create(partner=partner, period=first)
+    statement, created = Statement.objects.get_or_create(partner=partner, period=first)
     statement = Statement.objects.select_for_update().get(pk=statement.pk)
     if statement.status != StatementStatus.DRAFT:
         return statement
+    before = _amounts(statement)
     figures = statement_figures(partner_id=partner.pk, period=first)
     lines = [
         StatementLine(
@@ -339,6 +360,25 @@ def statement_generate(*, partner: Partner, period: dt.date) -> Statement:
     )
     statement.amount_due_cents = sum(line.amount_cents for line in lines)
     statement.save()
+    after = _amounts(statement)
+    if created:
+        StatementEvent.objects.create(
+            statement=statement,
+            kind=StatementEventKind.GENERATED,
+            actor=actor,
+            changes={name: [None, value] for name, value in after.items()},
+        )
+    elif after != before:
+        StatementEvent.objects.create(
+            statement=statement,
+            kind=StatementEventKind.REGENERATED,
+            actor=actor,
+            changes={
+                name: [before[name], after[name]]
+                for name in AUDITED_AMOUNTS
+                if before[name] != after[name]
+            },
+        )
     return statement
 
 
@@ -360,7 +400,7 @@ def _line_values(lines: list[StatementLine]) -> list[tuple[object, ...]]:
     return [tuple(getattr(line, name) for name in fields) for line in lines]
 
 
-def statements_generate(*, period: dt.date) -> list[Statement]:
+def statements_generate(*, period: dt.date, actor: User | None = None) -> list[Statement]:
     """A statement for every partner with an agreement in force during the month."""
     first, last = month_bounds(period)
     partner_ids = (
@@ -370,7 +410,7 @@ def statements_generate(*, period: dt.date) -> list[Statement]:
         .distinct()
     )
     return [
-        statement_generate(partner=partner, period=first)
+        statement_generate(partner=partner, period=first, actor=actor)
         for partner in Partner.objects.filter(pk__in=partner_ids).order_by("id")
     ]
 
@@ -391,7 +431,7 @@ def statement_approve(*, statement: Statement, actor: User) -> Statement:
     payable account, by market."""
     locked = Statement.objects.select_for_update().get(pk=statement.pk)
     if locked.status == StatementStatus.DRAFT:
-        locked = statement_generate(partner=locked.partner, period=locked.period)
+        locked = statement_generate(partner=locked.partner, period=locked.period, actor=actor)
     _transition(locked, StatementStatus.APPROVED)
     payable = chart.partner_payable_account(locked.partner_id)
     expense = chart.account_get(chart.REVENUE_SHARE)
@@ -413,6 +453,12 @@ def statement_approve(*, statement: Statement, actor: User) -> Statement:
     locked.approved_at = clock.now()
     locked.approved_by = actor
     locked.save(update_fields=["status", "approved_at", "approved_by"])
+    StatementEvent.objects.create(
+        statement=locked,
+        kind=StatementEventKind.APPROVED,
+        actor=actor,
+        changes={"status": [StatementStatus.DRAFT, StatementStatus.APPROVED]},
+    )
     return locked
 
 
@@ -436,4 +482,13 @@ def statement_payout_record(*, statement: Statement, actor: User, reference: str
     locked.paid_at = clock.now()
     locked.payout_reference = reference
     locked.save(update_fields=["status", "paid_at", "payout_reference"])
+    StatementEvent.objects.create(
+        statement=locked,
+        kind=StatementEventKind.PAYOUT_RECORDED,
+        actor=actor,
+        changes={
+            "status": [StatementStatus.APPROVED, StatementStatus.PAID],
+            "payout_reference": ["", reference],
+        },
+    )
     return locked

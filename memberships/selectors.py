@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import DateField, Exists, ExpressionWrapper, OuterRef, QuerySet
 
-from billing.models import Invoice
+from billing.models import Invoice, InvoiceLine, InvoiceLineKind
 from config.errors import NotFoundError
 from memberships.models import (
     LIVE_STATUSES,
@@ -15,6 +16,7 @@ from memberships.models import (
     Member,
     MemberMarket,
     Membership,
+    MembershipStatus,
     Price,
     PrimeStatus,
 )
@@ -106,3 +108,26 @@ def membership_current_for_user(*, user_id: int) -> Membership:
 def invoices_for_user(*, user_id: int) -> QuerySet[Invoice]:
     """The caller's own invoices, newest first."""
     return Invoice.objects.filter(customer__user_id=user_id).order_by("-created_at", "-id")
+
+
+def memberships_renewal_overdue(*, today: dt.date) -> QuerySet[Membership]:
+    """Active individual memberships whose period ended more than STUCK_RENEWAL_GRACE_DAYS
+    days before `today` (so that even the bill run of the day before should have renewed
+    them, or ended them when set to cancel) with no invoice for the next period. Sponsored
+    memberships are moved on by the employer invoicing run instead."""
+    next_fee = InvoiceLine.objects.filter(
+        membership=OuterRef("pk"),
+        kind=InvoiceLineKind.MEMBERSHIP_FEE,
+        period_start=ExpressionWrapper(
+            OuterRef("current_period_end") + dt.timedelta(days=1), output_field=DateField()
+        ),
+    )
+    return (
+        Membership.objects.filter(
+            status=MembershipStatus.ACTIVE,
+            sponsor__isnull=True,
+            current_period_end__lt=today - dt.timedelta(days=settings.STUCK_RENEWAL_GRACE_DAYS),
+        )
+        .filter(~Exists(next_fee))
+        .order_by("id")
+    )

@@ -15,6 +15,10 @@ from accounts.services import access_token_issue
 from tests.emulator_process import EmulatorProcess
 from tests.factories import TEST_PASSWORD
 
+# Every log record of the session is scanned for card numbers, passwords, tokens, Stripe
+# secrets and dates of birth; a leak fails the run (tests/log_privacy_plugin.py).
+pytest_plugins = ["tests.log_privacy_plugin"]
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that really commits (transaction=True, transactional_db, live_server) gets a
@@ -82,8 +86,9 @@ def _celery_in_process(settings: Any) -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
-    """Tests hash many passwords; production uses Django's default (PBKDF2)."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    """Tests hash many passwords; production uses Django's default (PBKDF2). The hasher is MD5
+    that also remembers each password, for the log privacy scan."""
+    settings.PASSWORD_HASHERS = ["tests.log_privacy_plugin.RecordingPasswordHasher"]
 
 
 @pytest.fixture

@@ -2,17 +2,39 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.selectors import user_access_get
 from web.navigation import navigation_links
 
 
 class LoginView(auth_views.LoginView):
+    """Django's login page, rate-limited per client like the API's token endpoint (the same
+    `auth` rate and counter: guesses on either count against both)."""
+
     template_name = "web/login.html"
     redirect_authenticated_user = True
+    throttle_scope = "auth"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        throttle = ScopedRateThrottle()
+        if not throttle.allow_request(request, self):  # type: ignore[arg-type]
+            wait = throttle.wait()
+            response = render(
+                request,
+                "web/error.html",
+                {"status": 429, "message": "Too many login attempts; wait a minute and retry."},
+                status=429,
+            )
+            response["Retry-After"] = str(max(1, math.ceil(wait or 1)))
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 class LogoutView(auth_views.LogoutView):

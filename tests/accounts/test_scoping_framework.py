@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.views import APIView
 
 from accounts.api.scoped_views import ScopedAPIView
 from accounts.permissions import Audience, RolePermission
 from employers.models import Employer
+from tests.url_routes import url_routes
 
 
 def api_views() -> list[tuple[str, type[APIView]]]:
     """Every DRF view under /api/v1/, with its route."""
-    found: list[tuple[str, type[APIView]]] = []
-
-    def walk(patterns, prefix: str) -> None:
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLResolver):
-                walk(pattern.url_patterns, route)
-            elif isinstance(pattern, URLPattern):
-                view_class = getattr(pattern.callback, "view_class", None)
-                if route.startswith("api/v1/") and view_class is not None:
-                    found.append((route, view_class))
-
-    walk(get_resolver().url_patterns, "")
-    return found
+    return [
+        (r.route, r.view_class)
+        for r in url_routes()
+        if r.route.startswith("api/v1/") and r.view_class is not None
+    ]
 
 
 def test_the_api_has_routes():

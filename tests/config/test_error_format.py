@@ -52,14 +52,13 @@ def test_unknown_page_outside_the_api_is_an_html_404():
     assert b"<h1>Not found</h1>" in response.content
 
 
-def test_body_over_the_upload_limit_is_400(api_client, settings):
+def test_body_over_the_upload_limit_is_413(api_client, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
     body = '{"email": "a@b.c", "password": "' + "x" * 4096 + '"}'
 
     response = api_client.post(TOKEN_URL, data=body, content_type="application/json")
 
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] in {"parse_error", "bad_request"}
+    assert_error(response, 413, "request_too_large")
 
 
 @pytest.mark.urls("tests.config.urls_raising")

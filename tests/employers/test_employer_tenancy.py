@@ -6,11 +6,8 @@ to make fails here until it is taught)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Role
 from accounts.services import role_grant
@@ -18,25 +15,18 @@ from billing.models import BillingCustomer, CollectionMethod, Invoice
 from employers.models import Employer, EmployerInvoice, RosterImport
 from tests.employers.factories import ContractFactory, EmployerFactory, RosterEntryFactory
 from tests.factories import UserFactory
+from tests.url_routes import Route, route_fill, url_routes
 
 pytestmark = pytest.mark.django_db
 
 EMPLOYER_ROUTE = re.compile(r"^api/v1/employers/<int:(employer_id|pk)>/")
-METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """(route, view class) of every URL pattern, with the prefixes of its includes."""
-    for pattern in get_resolver().url_patterns if patterns is None else patterns:
-        if isinstance(pattern, URLResolver):
-            yield from routes(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            view = getattr(pattern.callback, "view_class", None)
-            yield prefix + str(pattern.pattern), view
-
-
-def employer_routes() -> list[tuple[str, Any]]:
-    return sorted((route, view) for route, view in routes() if EMPLOYER_ROUTE.match(route) and view)
+def employer_routes() -> list[Route]:
+    return sorted(
+        (r for r in url_routes() if EMPLOYER_ROUTE.match(r.route) and r.view_class),
+        key=lambda r: r.route,
+    )
 
 
 @pytest.fixture
@@ -68,17 +58,16 @@ def acme_objects() -> dict[str, int]:
 def fill(route: str, objects: dict[str, int]) -> str:
     """The route with each parameter replaced by the id of Acme's object of that kind (the kind
     is the path segment just before the parameter)."""
-    parts = route.split("/")
-    for index, part in enumerate(parts):
-        if part.startswith("<"):
-            kind = parts[index - 1]
-            assert kind in objects, f"{route}: teach this test to make a {kind!r} object"
-            parts[index] = str(objects[kind])
-    return "/" + "/".join(parts)
+
+    def object_id(name: str, kind: str) -> int:
+        assert kind in objects, f"{route}: teach this test to make a {kind!r} object"
+        return objects[kind]
+
+    return route_fill(route, object_id)
 
 
 def test_the_walk_finds_every_kind_of_employer_route():
-    found = {route for route, _ in employer_routes()}
+    found = {r.route for r in employer_routes()}
     for expected in ("roster/", "invoices/", "contracts/", "enrollments/", "roster/history/"):
         assert any(route.endswith(f">/{expected}") for route in found), expected
 
@@ -89,13 +78,13 @@ def test_an_admin_of_another_employer_gets_404_on_every_route_and_method(client_
     role_grant(user=intruder, role=Role.EMPLOYER_ADMIN, employer=globex)
     client = client_for(intruder)
     checked = []
-    for route, view in employer_routes():
-        url = fill(route, acme_objects)
-        for method in METHODS:
-            if not hasattr(view, method):
-                continue
-            response = getattr(client, method)(url, {"effective_date": "2026-06-30"}, format="json")
-            checked.append((method.upper(), url, response.status_code))
+    for route in employer_routes():
+        url = fill(route.route, acme_objects)
+        for method in route.methods:
+            response = getattr(client, method.lower())(
+                url, {"effective_date": "2026-06-30"}, format="json"
+            )
+            checked.append((method, url, response.status_code))
     refused = [(m, u, s) for m, u, s in checked if s != 404]
     assert refused == []
     assert len(checked) >= 12

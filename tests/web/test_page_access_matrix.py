@@ -6,12 +6,10 @@ page with an object this test does not know how to make fails here until it is t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import Role, User
 from billing.models import BillingCustomer, CollectionMethod, Invoice
@@ -22,25 +20,16 @@ from ledger.models import Statement
 from tests.employers.factories import ContractFactory, EmployerFactory, RosterEntryFactory
 from tests.factories import PartnerFactory, user_with_role
 from tests.memberships.factories import active_membership
+from tests.url_routes import route_fill, url_routes
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"", "login/", "logout/"}
 
 
-def web_routes(patterns: list[Any] | None = None, prefix: str = "") -> Iterator[str]:
+def web_routes() -> list[str]:
     """The route of every page in the `web` namespace (mounted at the site root)."""
-    if patterns is None:
-        patterns = next(
-            p.url_patterns
-            for p in get_resolver().url_patterns
-            if isinstance(p, URLResolver) and p.namespace == "web"
-        )
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from web_routes(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern)
+    return [r.route for r in url_routes() if r.namespace == "web"]
 
 
 @pytest.fixture
@@ -98,14 +87,12 @@ def world() -> dict[str, Any]:
 
 
 def fill(route: str, ids: dict[str, int]) -> str:
-    parts = route.split("/")
-    for index, part in enumerate(parts):
-        if part.startswith("<"):
-            name = part.strip("<>").split(":")[-1]
-            key = name if name != "pk" else parts[index - 1]
-            assert key in ids, f"{route}: teach this test to make a {key!r} object"
-            parts[index] = str(ids[key])
-    return "/" + "/".join(parts)
+    def object_id(name: str, segment: str) -> int:
+        key = name if name != "pk" else segment
+        assert key in ids, f"{route}: teach this test to make a {key!r} object"
+        return ids[key]
+
+    return route_fill(route, object_id)
 
 
 def expected(route: str, who: str) -> str:
