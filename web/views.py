@@ -8,9 +8,12 @@ from typing import Any
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import ScopedRateThrottle
 
 from accounts.selectors import user_access_get
+from config.api_errors import REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS
 from web.navigation import navigation_links
 
 
@@ -24,7 +27,20 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         throttle = ScopedRateThrottle()
-        if not throttle.allow_request(request, self):  # type: ignore[arg-type]
+        try:
+            allowed = throttle.allow_request(request, self)  # type: ignore[arg-type]
+        except (RedisConnectionError, RedisTimeoutError):
+            # The counters are unreachable: refuse rather than allow unlimited guesses, as the
+            # API does (config/api_errors.py).
+            response = render(
+                request,
+                "web/error.html",
+                {"status": 503, "message": "Login is unavailable for a moment; try again shortly."},
+                status=503,
+            )
+            response["Retry-After"] = str(REDIS_UNAVAILABLE_RETRY_AFTER_SECONDS)
+            return response
+        if not allowed:
             wait = throttle.wait()
             response = render(
                 request,

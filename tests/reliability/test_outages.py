@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.models import Max, Sum
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
@@ -203,6 +204,7 @@ def test_redis_down_rate_limited_endpoints_fail_closed_others_keep_working(
     own_redis.stop()
     refused = login(api_client, user)
     signup = api_client.post("/api/v1/signup/", {"email": "new@example.com"}, format="json")
+    page = Client().post("/login/", {"username": user.email, "password": TEST_PASSWORD})
     mine = member.get("/api/v1/me/membership/")
     health = api_client.get("/healthz")
 
@@ -211,6 +213,8 @@ def test_redis_down_rate_limited_endpoints_fail_closed_others_keep_working(
     assert error["details"] == {"retry_after_seconds": 5}
     assert_error(signup, 503, "unavailable")  # refused before the body is even read
     assert User.objects.count() == users_before
+    assert (page.status_code, page["Retry-After"]) == (503, "5")  # the web login page too
+    assert "_auth_user_id" not in page.client.session
     assert mine.status_code == 200  # bearer tokens live in PostgreSQL
     assert mine.json()["id"] == membership.pk
     assert_error(health, 503, "unavailable")
