@@ -4,6 +4,7 @@ nothing left in the outbox. Shared by the worker-crash and outage tests."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import time
 from collections import Counter
@@ -20,6 +21,8 @@ from billing.models import (
     StripeCommand,
     StripeCommandStatus,
 )
+from billing.stuck_work import stuck_work_find
+from config import clock
 from tests.celery_worker_process import CeleryWorkerProcess, task_send
 from tests.emulator_process import EmulatorProcess
 from tests.ledger.ledger_checks import trial_balance_cents, unbalanced_entries
@@ -79,7 +82,8 @@ class Recovery:
 
 def assert_recovered(emulator: EmulatorProcess, *, invoices: int) -> Recovery:
     """Every one of the `invoices` local invoices is in Stripe once and paid by one charge, the
-    ledger balances, and the outbox holds nothing pending, in progress or failed."""
+    ledger balances, the outbox holds nothing pending, in progress or failed, and the stuck-work
+    report is empty."""
     assert outbox_unfinished() == {}
     local_ids = {str(pk) for pk in Invoice.objects.values_list("pk", flat=True)}
     assert len(local_ids) == invoices
@@ -105,6 +109,9 @@ def assert_recovered(emulator: EmulatorProcess, *, invoices: int) -> Recovery:
 
     assert trial_balance_cents() == 0
     assert unbalanced_entries() == []
+    # Nothing would show on the stuck-work report even an hour from now, when every
+    # seconds-based threshold (STUCK_*) has run out for work still waiting.
+    assert stuck_work_find(now=clock.now() + dt.timedelta(hours=1)) == []
 
     commands = StripeCommand.objects.aggregate(n=Count("id"), attempts=Sum("attempts"))
     return Recovery(
