@@ -34,6 +34,7 @@ from billing.selectors import (
     payment_refundable_cents,
 )
 from billing.services import credit_note_create, invoice_refund
+from config.query_params import query_params_read
 from idempotency.api import IdempotentMutationsMixin
 
 INVOICE_STAFF: AllowedRoles = STAFF_ROLES
@@ -258,7 +259,7 @@ class InvoiceListApi(InvoiceScopedApi, generics.ListAPIView):  # type: ignore[ty
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
 
     def base_queryset(self) -> InvoiceQuerySet:
-        query = InvoiceFilterSerializer(data=self.request.query_params)
+        query = InvoiceFilterSerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         return invoices_filtered(

@@ -108,6 +108,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         codes = list(getattr(self.view, "error_responses", {}).get(self.method, ()))
         if self.method in {"POST", "PUT", "PATCH"}:
             codes.append("400")
+        paginated = getattr(self.view, "pagination_class", None) is not None
+        if self.method == "GET" and self._is_list_view() and paginated:
+            codes.append("400")  # an unreadable ?limit= or ?offset=
         if self._is_idempotent_operation():
             codes.extend(("400", "409", "422"))
         if (

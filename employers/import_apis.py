@@ -21,6 +21,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.query_params import query_params_read
 from employers.imports import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -286,7 +287,7 @@ class RosterImportRowsApi(RosterImportScopedApi):
         """The file's valid rows by line, with what applying each does (or did): add, update
         or unchanged; `?action=` keeps one kind."""
         roster_import = self.get_object()
-        query = RosterImportRowFilterSerializer(data=request.query_params)
+        query = RosterImportRowFilterSerializer(data=query_params_read(request))
         query.is_valid(raise_exception=True)
         action = query.validated_data.get("action")
         rows = roster_import_rows(

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.query_params import query_params_read
 from employers.apis import EMPLOYER_READERS, EmployerNestedMixin, caller
 from employers.models import RosterChange, RosterChangeKind, RosterEntry
 from employers.roster import (
@@ -175,7 +176,7 @@ class RosterEntryListApi(
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",), "POST": ("409",)}
 
     def base_queryset(self) -> Any:
-        query = RosterListQuerySerializer(data=self.request.query_params)
+        query = RosterListQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         status_given = given.get("status")
@@ -269,7 +270,7 @@ class RosterHistoryApi(EmployerNestedMixin, generics.ListAPIView):  # type: igno
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
 
     def base_queryset(self) -> Any:
-        query = RosterHistoryQuerySerializer(data=self.request.query_params)
+        query = RosterHistoryQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         return roster_changes_filtered(

@@ -25,6 +25,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import STAFF_ROLES, AllowedRoles, RolePermission
 from accounts.selectors import user_access_get
+from config.query_params import query_params_read
 from ledger.models import Statement, StatementLine, StatementStatus
 from ledger.statement_export import (
     StatementTotals,
@@ -196,7 +197,7 @@ class StatementListApi(StatementScopedApi, generics.ListAPIView):  # type: ignor
         return super().get(request, *args, **kwargs)
 
     def filter_queryset(self, queryset: Any) -> Any:
-        query = StatementFilterSerializer(data=self.request.query_params)
+        query = StatementFilterSerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         wanted = query.validated_data
         if "partner" in wanted:
