@@ -39,7 +39,8 @@ from ledger.statements import statement_approve, statement_payout_record
 
 STATEMENT_READERS: AllowedRoles = STAFF_ROLES | {Role.PARTNER_VIEWER}
 STATEMENT_APPROVERS = STAFF_ROLES  # finance staff and operator admins
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# YYYY-MM from 0001-01 (there is no year 0: "0000-01" was a 500, found by schema fuzzing)
+MONTH_PATTERN = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"
 
 
 # --- serializers -------------------------------------------------------------------------------
