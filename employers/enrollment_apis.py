@@ -22,6 +22,7 @@ from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
 from config.errors import NotFoundError
+from config.json_input import JSONInputSerializer
 from config.query_params import query_params_read
 from employers.apis import EMPLOYER_READERS
 from employers.enrollment import EnrollInput, employee_enroll, membership_convert
@@ -33,7 +34,7 @@ from memberships.models import Membership
 PAYMENT_METHOD_PATTERN = r"^pm_[A-Za-z0-9_]+$"
 
 
-class EnrollInputSerializer(serializers.Serializer[Any]):
+class EnrollInputSerializer(JSONInputSerializer):
     employer_code = serializers.CharField(max_length=16, help_text="e.g. K7Q2-MZ4P")
     work_email = serializers.EmailField(
         required=False, help_text="Your work email as on your employer's roster."
@@ -142,7 +143,7 @@ class EnrollApi(IdempotentMutationsMixin, APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ConvertInputSerializer(serializers.Serializer[Any]):
+class ConvertInputSerializer(JSONInputSerializer):
     price_code = serializers.CharField(max_length=64, help_text="e.g. standard_annual")
     payment_method_id = serializers.RegexField(
         PAYMENT_METHOD_PATTERN, max_length=255, help_text="A Stripe PaymentMethod id (pm_…)."

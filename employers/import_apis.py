@@ -21,6 +21,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.json_input import JSONInputSerializer
 from config.query_params import query_params_read
 from employers.imports import (
     COLUMNS,
@@ -50,7 +51,7 @@ FIRST_ERRORS = 100  # errors shown with an import; the rest through …/errors/
 # --- serializers -------------------------------------------------------------------------------
 
 
-class RosterImportUploadSerializer(serializers.Serializer[Any]):
+class RosterImportUploadSerializer(JSONInputSerializer):
     file = serializers.FileField(
         help_text=(
             "The roster as CSV, UTF-8 (with or without BOM). First line: the header "
@@ -174,7 +175,7 @@ class RosterImportTerminationSerializer(serializers.ModelSerializer[RosterEntry]
         return max(self.context["today"], entry.eligible_from)
 
 
-class RosterImportConfirmSerializer(serializers.Serializer[Any]):
+class RosterImportConfirmSerializer(JSONInputSerializer):
     valid_rows_only = serializers.BooleanField(
         default=False,
         help_text="Apply the valid rows and skip the rows with errors. Without it, a file with "

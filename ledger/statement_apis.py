@@ -25,6 +25,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import STAFF_ROLES, AllowedRoles, RolePermission
 from accounts.selectors import user_access_get
+from config.json_input import JSONInputSerializer
 from config.query_params import query_params_read
 from ledger.models import Statement, StatementLine, StatementStatus
 from ledger.statement_export import (
@@ -161,7 +162,7 @@ class StatementDetailOutputSerializer(StatementOutputSerializer):
         return StatementTotalsSerializer(totals).data
 
 
-class StatementPayoutInputSerializer(serializers.Serializer[Any]):
+class StatementPayoutInputSerializer(JSONInputSerializer):
     reference = serializers.CharField(
         max_length=200, help_text="The payment's reference (bank transfer id, check number)."
     )
