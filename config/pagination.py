@@ -10,13 +10,18 @@ from rest_framework import exceptions
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 
+from config.query_params import REPEATED_MESSAGE
+
 MAX_LIMIT = 1000
 
 
 def _query_integer(request: Request, name: str, *, minimum: int, maximum: int | None) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
+    given = request.query_params.getlist(name)
+    if not given:
         return None
+    if len(given) > 1:
+        raise exceptions.ValidationError({name: [REPEATED_MESSAGE]})
+    raw = given[0]
     bound = f" and at most {maximum}" if maximum is not None else ""
     message = f"A whole number of at least {minimum}{bound}."
     if not raw.isascii() or not raw.isdigit():

@@ -74,3 +74,22 @@ def test_a_statement_month_of_year_zero_is_a_400_not_a_500(client_for, period, s
     assert response.status_code == status, response.content
     if status == 400:
         assert set(assert_error(response, 400, "invalid")["details"]) == {"period"}
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/api/v1/employers/{employer}/roster/history/?entry=1&entry=22", "entry"),
+        ("/api/v1/statements/?status=draft&status=approved", "status"),
+        ("/api/v1/employers/?limit=1&limit=2", "limit"),
+    ],
+)
+def test_a_parameter_given_twice_is_a_400(operator, path, field):
+    employer = EmployerFactory.create()
+
+    response = operator.get(path.format(employer=employer.pk))
+
+    error = assert_error(response, 400, "invalid")
+    assert error["details"] == {
+        field: [{"message": "Give this parameter once.", "code": "invalid"}]
+    }
