@@ -93,3 +93,12 @@ def test_a_parameter_given_twice_is_a_400(operator, path, field):
     assert error["details"] == {
         field: [{"message": "Give this parameter once.", "code": "invalid"}]
     }
+
+
+@pytest.mark.parametrize("accept", ["(|$k110", "text/html", "application/xml;q=1"])
+def test_an_accept_header_that_cannot_be_met_still_gets_json(operator, accept):
+    response = operator.get("/api/v1/employers/", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["count"] == 0

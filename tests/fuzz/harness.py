@@ -26,8 +26,8 @@ AnyCase = schemathesis.Case[Any]
 
 # max_examples per operation, role and mode in the test command; FUZZ_EXAMPLES=500 for a
 # heavier search. Under CI=true the examples are derandomized (the same ones every run).
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "6"))
-STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "8"))  # scenarios per role
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "12"))  # scenarios per role
 DERANDOMIZE = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 SCHEMA_PATH = "/api/schema/?format=json"
