@@ -116,6 +116,7 @@ class Tally:
     cases: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     links_followed: Counter[str] = field(default_factory=Counter)  # stateful: link -> times
+    searches_cut_short: int = 0  # stateful: Hypothesis stopped on diverging replays
 
     def record(self, label: str, status_code: int) -> None:
         self.operations.add(label)
@@ -128,6 +129,8 @@ class Tally:
         if self.links_followed:
             followed = sum(self.links_followed.values())
             summary += f"; {followed} link steps over {len(self.links_followed)} links"
+        if self.searches_cut_short:
+            summary += f"; search cut short {self.searches_cut_short}x (diverging replays)"
         return summary
 
 
