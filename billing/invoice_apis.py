@@ -34,6 +34,8 @@ from billing.selectors import (
     payment_refundable_cents,
 )
 from billing.services import credit_note_create, invoice_refund
+from config.json_input import JSONInputSerializer
+from config.query_params import query_params_read
 from idempotency.api import IdempotentMutationsMixin
 
 INVOICE_STAFF: AllowedRoles = STAFF_ROLES
@@ -225,7 +227,7 @@ def _prefetched(obj: Any, name: str) -> list[Any]:
     return cast(list[Any], getattr(obj, f"{name}_list"))
 
 
-class RefundInputSerializer(serializers.Serializer[Any]):
+class RefundInputSerializer(JSONInputSerializer):
     amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS)
     reason = serializers.CharField(max_length=200, help_text="Why (kept for the audit trail).")
     payment_id = serializers.IntegerField(
@@ -235,7 +237,7 @@ class RefundInputSerializer(serializers.Serializer[Any]):
     )
 
 
-class CreditNoteInputSerializer(serializers.Serializer[Any]):
+class CreditNoteInputSerializer(JSONInputSerializer):
     amount_cents = serializers.IntegerField(min_value=1, max_value=MAX_AMOUNT_CENTS)
     reason = serializers.CharField(
         max_length=200, help_text="Why (the credit note's memo in Stripe, and the audit trail)."
@@ -258,7 +260,7 @@ class InvoiceListApi(InvoiceScopedApi, generics.ListAPIView):  # type: ignore[ty
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
 
     def base_queryset(self) -> InvoiceQuerySet:
-        query = InvoiceFilterSerializer(data=self.request.query_params)
+        query = InvoiceFilterSerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         return invoices_filtered(

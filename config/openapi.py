@@ -109,6 +109,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         codes = list(getattr(self.view, "error_responses", {}).get(self.method, ()))
         if self.method in {"POST", "PUT", "PATCH"}:
             codes.extend(("400", "413"))  # 413: a body over DATA_UPLOAD_MAX_MEMORY_SIZE
+        paginated = getattr(self.view, "pagination_class", None) is not None
+        if self.method == "GET" and self._is_list_view() and paginated:
+            codes.append("400")  # an unreadable ?limit= or ?offset=
         if self._is_idempotent_operation():
             codes.extend(("400", "409", "422"))
         if (

@@ -23,6 +23,7 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import STAFF_ROLES, AllowedRoles, Audience
 from accounts.selectors import user_access_get
+from config.json_input import JSONInputSerializer
 from employers.models import ContributionKind, Employer, EmployerContract
 from employers.selectors import employer_contracts
 from employers.services import (
@@ -76,12 +77,12 @@ class EmployerOutputSerializer(serializers.ModelSerializer[Employer]):
         fields = ("id", "name", "billing_email", "code", "created_at")
 
 
-class EmployerCreateInputSerializer(serializers.Serializer[Any]):
+class EmployerCreateInputSerializer(JSONInputSerializer):
     name = serializers.CharField(max_length=200)
     billing_email = serializers.EmailField(help_text="Where the employer's invoices are sent.")
 
 
-class EmployerUpdateInputSerializer(serializers.Serializer[Any]):
+class EmployerUpdateInputSerializer(JSONInputSerializer):
     name = serializers.CharField(max_length=200, required=False)
     billing_email = serializers.EmailField(required=False)
 
@@ -155,7 +156,7 @@ class ContractOutputSerializer(serializers.ModelSerializer[EmployerContract]):
 MAX_PEPM_CENTS = 10**9  # far above any price; keeps amounts times members in a BIGINT
 
 
-class ContractInputSerializer(serializers.Serializer[Any]):
+class ContractInputSerializer(JSONInputSerializer):
     pepm_cents = serializers.IntegerField(
         max_value=MAX_PEPM_CENTS, help_text="Price per enrolled member-month, in cents."
     )
@@ -202,7 +203,7 @@ class EmployerContractListApi(IdempotentMutationsMixin, EmployerNestedMixin):
         return Response(ContractOutputSerializer(contract).data, status=status.HTTP_201_CREATED)
 
 
-class ContractEndInputSerializer(serializers.Serializer[Any]):
+class ContractEndInputSerializer(JSONInputSerializer):
     effective_until = serializers.DateField(
         help_text="The first day the contract no longer applies (exclusive end); not in the past."
     )
@@ -233,7 +234,7 @@ class EmployerContractEndApi(EmployerNestedMixin):
 # --- benefits admins ---------------------------------------------------------------------------
 
 
-class AdminInviteInputSerializer(serializers.Serializer[Any]):
+class AdminInviteInputSerializer(JSONInputSerializer):
     email = serializers.EmailField()
     full_name = serializers.CharField(max_length=200, required=False, default="")
 
@@ -287,7 +288,7 @@ class EmployerAdminInviteApi(IdempotentMutationsMixin, EmployerNestedMixin):
         )
 
 
-class AdminPasswordSetInputSerializer(serializers.Serializer[Any]):
+class AdminPasswordSetInputSerializer(JSONInputSerializer):
     uid = serializers.CharField(max_length=64)
     token = serializers.CharField(max_length=128)
     password = serializers.CharField(min_length=10, max_length=256, trim_whitespace=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, cast
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -22,6 +22,8 @@ from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
 from config.errors import NotFoundError
+from config.json_input import JSONInputSerializer
+from config.query_params import query_params_read
 from employers.apis import EMPLOYER_READERS
 from employers.enrollment import EnrollInput, employee_enroll, membership_convert
 from employers.models import Employer, Enrollment, EnrollmentQuerySet
@@ -32,7 +34,7 @@ from memberships.models import Membership
 PAYMENT_METHOD_PATTERN = r"^pm_[A-Za-z0-9_]+$"
 
 
-class EnrollInputSerializer(serializers.Serializer[Any]):
+class EnrollInputSerializer(JSONInputSerializer):
     employer_code = serializers.CharField(max_length=16, help_text="e.g. K7Q2-MZ4P")
     work_email = serializers.EmailField(
         required=False, help_text="Your work email as on your employer's roster."
@@ -141,7 +143,7 @@ class EnrollApi(IdempotentMutationsMixin, APIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class ConvertInputSerializer(serializers.Serializer[Any]):
+class ConvertInputSerializer(JSONInputSerializer):
     price_code = serializers.CharField(max_length=64, help_text="e.g. standard_annual")
     payment_method_id = serializers.RegexField(
         PAYMENT_METHOD_PATTERN, max_length=255, help_text="A Stripe PaymentMethod id (pm_…)."
@@ -244,6 +246,12 @@ class EmployerEnrollmentOutputSerializer(serializers.ModelSerializer[Enrollment]
         )
 
 
+class EnrollmentListQuerySerializer(serializers.Serializer[Any]):
+    open = serializers.BooleanField(
+        required=False, help_text="true: only enrollments without an end date yet."
+    )
+
+
 class EmployerEnrollmentListApi(ScopedAPIView, ListAPIView):  # type: ignore[type-arg]
     """Enrollments of one employer, newest first (paginated): who (as on the roster) and from
     when to when. Another employer's list is a 404. `?open=true` keeps those not ended."""
@@ -261,18 +269,16 @@ class EmployerEnrollmentListApi(ScopedAPIView, ListAPIView):  # type: ignore[typ
             .select_related("entry")
             .order_by("-starts_on", "-id")
         )
-        if self.request.query_params.get("open") in {"true", "1"}:
+        query = EnrollmentListQuerySerializer(data=query_params_read(self.request))
+        query.is_valid(raise_exception=True)
+        if query.validated_data.get("open"):
             rows = rows.filter(ends_on__isnull=True)
         return rows
 
     @extend_schema(
         tags=["employers"],
         responses={200: EmployerEnrollmentOutputSerializer(many=True)},
-        parameters=[
-            OpenApiParameter(
-                "open", bool, description="true: only enrollments without an end date yet."
-            )
-        ],
+        parameters=[EnrollmentListQuerySerializer],
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)

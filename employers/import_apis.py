@@ -21,7 +21,9 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.json_input import JSONInputSerializer
 from config.parsers import content_length_declared
+from config.query_params import query_params_read
 from employers.imports import (
     COLUMNS,
     MAX_FILE_BYTES,
@@ -51,7 +53,7 @@ MULTIPART_OVERHEAD_BYTES = 64 * 1024  # the form around the file: boundaries, he
 # --- serializers -------------------------------------------------------------------------------
 
 
-class RosterImportUploadSerializer(serializers.Serializer[Any]):
+class RosterImportUploadSerializer(JSONInputSerializer):
     file = serializers.FileField(
         help_text=(
             "The roster as CSV, UTF-8 (with or without BOM). First line: the header "
@@ -175,7 +177,7 @@ class RosterImportTerminationSerializer(serializers.ModelSerializer[RosterEntry]
         return max(self.context["today"], entry.eligible_from)
 
 
-class RosterImportConfirmSerializer(serializers.Serializer[Any]):
+class RosterImportConfirmSerializer(JSONInputSerializer):
     valid_rows_only = serializers.BooleanField(
         default=False,
         help_text="Apply the valid rows and skip the rows with errors. Without it, a file with "
@@ -294,7 +296,7 @@ class RosterImportRowsApi(RosterImportScopedApi):
         """The file's valid rows by line, with what applying each does (or did): add, update
         or unchanged; `?action=` keeps one kind."""
         roster_import = self.get_object()
-        query = RosterImportRowFilterSerializer(data=request.query_params)
+        query = RosterImportRowFilterSerializer(data=query_params_read(request))
         query.is_valid(raise_exception=True)
         action = query.validated_data.get("action")
         rows = roster_import_rows(

@@ -17,6 +17,8 @@ from rest_framework.response import Response
 
 from accounts.permissions import AllowedRoles
 from config import clock
+from config.json_input import JSONInputSerializer
+from config.query_params import query_params_read
 from employers.apis import EMPLOYER_READERS, EmployerNestedMixin, caller
 from employers.models import RosterChange, RosterChangeKind, RosterEntry
 from employers.roster import (
@@ -68,7 +70,7 @@ class RosterEntryOutputSerializer(serializers.ModelSerializer[RosterEntry]):
         return roster_entry_status(entry=entry, on=clock.today())
 
 
-class RosterEntryInputSerializer(serializers.Serializer[Any]):
+class RosterEntryInputSerializer(JSONInputSerializer):
     external_id = serializers.CharField(max_length=64, help_text="The employer's employee id.")
     full_name = serializers.CharField(max_length=200)
     work_email = serializers.EmailField()
@@ -79,7 +81,7 @@ class RosterEntryInputSerializer(serializers.Serializer[Any]):
     )
 
 
-class RosterEntryUpdateInputSerializer(serializers.Serializer[Any]):
+class RosterEntryUpdateInputSerializer(JSONInputSerializer):
     full_name = serializers.CharField(max_length=200, required=False)
     work_email = serializers.EmailField(required=False)
     date_of_birth = serializers.DateField(required=False)
@@ -97,7 +99,7 @@ class RosterEntryUpdateInputSerializer(serializers.Serializer[Any]):
         return attrs
 
 
-class RosterTerminateInputSerializer(serializers.Serializer[Any]):
+class RosterTerminateInputSerializer(JSONInputSerializer):
     effective_date = serializers.DateField(
         help_text="The last day the employee is eligible (covered); becomes eligible_until."
     )
@@ -189,7 +191,7 @@ class RosterEntryListApi(
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",), "POST": ("409",)}
 
     def base_queryset(self) -> Any:
-        query = RosterListQuerySerializer(data=self.request.query_params)
+        query = RosterListQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         status_given = given.get("status")
@@ -283,7 +285,7 @@ class RosterHistoryApi(EmployerNestedMixin, generics.ListAPIView):  # type: igno
     error_responses: ClassVar[dict[str, tuple[str, ...]]] = {"GET": ("400",)}
 
     def base_queryset(self) -> Any:
-        query = RosterHistoryQuerySerializer(data=self.request.query_params)
+        query = RosterHistoryQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         return roster_changes_filtered(

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from accounts.api.scoped_views import ScopedAPIView
 from accounts.permissions import STAFF_ROLES, AllowedRoles
 from config import clock
+from config.query_params import query_params_read
 from ledger.models import Account, AccountType, FinanceOnlyQuerySet, JournalEntry, Posting
 from ledger.selectors import (
     LEDGER_CURRENCY,
@@ -79,7 +80,7 @@ class AccountBalanceListApi(ScopedAPIView, generics.ListAPIView):  # type: ignor
     pagination_class = None
 
     def base_queryset(self) -> FinanceOnlyQuerySet[AccountWithBalance]:
-        query = AccountBalanceQuerySerializer(data=self.request.query_params)
+        query = AccountBalanceQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         return account_balances_as_of(as_of=query.validated_data.get("as_of") or clock.today())
 
@@ -183,7 +184,7 @@ class JournalEntryListApi(ScopedAPIView, generics.ListAPIView):  # type: ignore[
     serializer_class = JournalEntryOutputSerializer
 
     def base_queryset(self) -> FinanceOnlyQuerySet[JournalEntry]:
-        query = JournalEntryQuerySerializer(data=self.request.query_params)
+        query = JournalEntryQuerySerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         given = query.validated_data
         return journal_entries_filtered(

@@ -25,6 +25,8 @@ from accounts.api.scoped_views import ScopedAPIView
 from accounts.models import Role, User
 from accounts.permissions import STAFF_ROLES, AllowedRoles, RolePermission
 from accounts.selectors import user_access_get
+from config.json_input import JSONInputSerializer
+from config.query_params import query_params_read
 from ledger.models import Statement, StatementLine, StatementStatus
 from ledger.statement_export import (
     StatementTotals,
@@ -38,7 +40,8 @@ from ledger.statements import statement_approve, statement_payout_record
 
 STATEMENT_READERS: AllowedRoles = STAFF_ROLES | {Role.PARTNER_VIEWER}
 STATEMENT_APPROVERS = STAFF_ROLES  # finance staff and operator admins
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
+# YYYY-MM from 0001-01 (there is no year 0: "0000-01" was a 500, found by schema fuzzing)
+MONTH_PATTERN = r"^(000[1-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-9][0-9]{3})-(0[1-9]|1[0-2])$"
 
 
 # --- serializers -------------------------------------------------------------------------------
@@ -159,7 +162,7 @@ class StatementDetailOutputSerializer(StatementOutputSerializer):
         return StatementTotalsSerializer(totals).data
 
 
-class StatementPayoutInputSerializer(serializers.Serializer[Any]):
+class StatementPayoutInputSerializer(JSONInputSerializer):
     reference = serializers.CharField(
         max_length=200, help_text="The payment's reference (bank transfer id, check number)."
     )
@@ -196,7 +199,7 @@ class StatementListApi(StatementScopedApi, generics.ListAPIView):  # type: ignor
         return super().get(request, *args, **kwargs)
 
     def filter_queryset(self, queryset: Any) -> Any:
-        query = StatementFilterSerializer(data=self.request.query_params)
+        query = StatementFilterSerializer(data=query_params_read(self.request))
         query.is_valid(raise_exception=True)
         wanted = query.validated_data
         if "partner" in wanted:

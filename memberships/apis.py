@@ -25,6 +25,7 @@ from billing.models import (
 from billing.stripe_outbox import stripe_outbox_push_now
 from config import clock
 from config.api_errors import error_body
+from config.json_input import JSONInputSerializer
 from idempotency.api import IdempotentMutationsMixin
 from memberships.models import Membership
 from memberships.selectors import invoices_for_user, membership_current_for_user
@@ -40,7 +41,7 @@ from memberships.services import (
 )
 
 
-class SignupInputSerializer(serializers.Serializer[Any]):
+class SignupInputSerializer(JSONInputSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(min_length=10, max_length=256, trim_whitespace=False)
     full_name = serializers.CharField(max_length=200)
@@ -203,7 +204,7 @@ class MyMembershipApi(APIView):
         return Response(MyMembershipOutputSerializer(membership).data)
 
 
-class CancelInputSerializer(serializers.Serializer[Any]):
+class CancelInputSerializer(JSONInputSerializer):
     when = serializers.ChoiceField(
         choices=["period_end", "now"],
         default="period_end",
@@ -282,7 +283,7 @@ class MyInvoicesApi(ListAPIView):  # type: ignore[type-arg]
         return super().get(request, *args, **kwargs)
 
 
-class PaymentMethodInputSerializer(serializers.Serializer[Any]):
+class PaymentMethodInputSerializer(JSONInputSerializer):
     payment_method_id = serializers.RegexField(r"^pm_[A-Za-z0-9_]+$", max_length=255)
 
 
@@ -308,7 +309,7 @@ class MyPaymentMethodApi(APIView):
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
-class PlanChangeInputSerializer(serializers.Serializer[Any]):
+class PlanChangeInputSerializer(JSONInputSerializer):
     price_code = serializers.CharField(max_length=64)
 
 
@@ -352,7 +353,7 @@ class MyMembershipPlanChangeApi(APIView):
         return Response(body)
 
 
-class MarketChangeInputSerializer(serializers.Serializer[Any]):
+class MarketChangeInputSerializer(JSONInputSerializer):
     market = serializers.SlugField(help_text="e.g. connecticut")
     effective_from = serializers.DateField(required=False, help_text="Default: today.")
 

@@ -5,9 +5,10 @@ from typing import Any
 from rest_framework import serializers
 
 from accounts.models import Role, RoleGrant, User
+from config.json_input import JSONInputSerializer
 
 
-class TokenInputSerializer(serializers.Serializer[Any]):
+class TokenInputSerializer(JSONInputSerializer):
     email = serializers.EmailField()
     password = serializers.CharField(max_length=256, trim_whitespace=False)
 
