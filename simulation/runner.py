@@ -65,6 +65,7 @@ PASSWORD = "simulated member password"  # noqa: S105  (throwaway simulated accou
 PUSH_TIMEOUT_SECONDS = 600.0
 STRIPE_ERROR_RATE = 0.05  # on fault days: share of Stripe requests answered 500 …
 STRIPE_RATE_LIMIT_RATE = 0.05  # … and 429
+WEBHOOK_COPIES = 2  # … and every event delivered this many times, shuffled
 INITIAL_SHARE_BPS = 2000
 
 
@@ -136,7 +137,9 @@ class Simulation:
                     f"webhooks {self.webhooks.figures.delivered}, "
                     f"kills {self.figures.worker_kills}"
                 )
-        self.emulator.configure(error_rate=0.0, rate_limit_error_rate=0.0)
+        self.emulator.configure(
+            error_rate=0.0, rate_limit_error_rate=0.0, webhook_duplicates=1, webhook_shuffle=False
+        )
         with clock.as_of(self.plan.end):
             self._webhooks_settle()
 
@@ -157,6 +160,8 @@ class Simulation:
         self.emulator.configure(
             error_rate=STRIPE_ERROR_RATE if faulty else 0.0,
             rate_limit_error_rate=STRIPE_RATE_LIMIT_RATE if faulty else 0.0,
+            webhook_duplicates=WEBHOOK_COPIES if faulty else 1,
+            webhook_shuffle=faulty,
         )
         if offset in self.plan.worker_kill_days and _commands_open().exists():
             self.figures.worker_kills += 1

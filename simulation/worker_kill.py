@@ -19,6 +19,7 @@ from pathlib import Path
 from django.conf import settings
 
 from billing.models import StripeCommand, StripeCommandStatus
+from simulation.environment import database_url
 
 READY = "pushing"
 START_TIMEOUT_SECONDS = 60.0
@@ -27,7 +28,11 @@ START_TIMEOUT_SECONDS = 60.0
 def push_worker_kill(*, day: dt.date, rng: random.Random, stripe_api_base: str) -> int:
     """Start a push worker for `day`, SIGKILL it 20-400 ms after it starts pushing; returns how
     many commands it left leased (in progress)."""
-    environment = {**os.environ, "SIMULATION_STRIPE_API_BASE": stripe_api_base}
+    environment = {
+        **os.environ,
+        "SIMULATION_STRIPE_API_BASE": stripe_api_base,
+        "DATABASE_URL": database_url(),
+    }
     manage = Path(settings.BASE_DIR) / "manage.py"
     worker = subprocess.Popen(  # noqa: S603  (our own interpreter and manage.py)
         [sys.executable, str(manage), "simulation_push_worker", "--as-of", day.isoformat()],

@@ -18,7 +18,7 @@ from billing.models import BillingCustomer, Invoice
 from employers.models import Employer
 from ledger.models import JournalEntry, RevenueShareAgreement
 from memberships.models import Membership
-from simulation.environment import simulation_settings_apply
+from simulation.environment import simulation_settings
 from simulation.invariants import (
     InvariantResult,
     books_balance_check,
@@ -46,7 +46,6 @@ SEEDED_TABLES = frozenset(
     }
 )
 WEBHOOK_HOLD_BACK = 0.1  # share of a day's webhook deliveries handed over a day late
-WEBHOOK_COPIES = 2  # the emulator sends every event this many times
 # Loggers that log every Stripe request and every task at INFO: quiet during the run.
 CHATTY_LOGGERS = ("stripe", "celery", "celery.app.trace")
 
@@ -107,28 +106,28 @@ class Command(BaseCommand):
                 emulator.configure(
                     webhook_url=collector.url,
                     webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
-                    webhook_duplicates=WEBHOOK_COPIES if faults else 1,
-                    webhook_shuffle=faults,
+                    webhook_duplicates=1,
+                    webhook_shuffle=False,
                     rate_limit_per_second=0,
                     latency_ms=0,
                     error_rate=0.0,
                     rate_limit_error_rate=0.0,
                     seed=plan.seed,
                 )
-                simulation_settings_apply(stripe_api_base=emulator.api_base)
                 webhooks = WebhookDeliverer(
                     collector=collector,
                     rng=random.Random(plan.seed * 31 + 3),  # noqa: S311  (a simulation, not secrets)
                     hold_back=WEBHOOK_HOLD_BACK if faults else 0.0,
                 )
-                simulation = Simulation(
-                    plan=plan, emulator=emulator, webhooks=webhooks, progress=self.stdout.write
-                )
-                simulation.run()
-                after = simulation.books_close()
-                stats = emulator.stats()
-                self._report_run(simulation, stats, time.monotonic() - started)
-                results = self._invariants(first=plan.start, last_period=after)
+                with simulation_settings(stripe_api_base=emulator.api_base):
+                    simulation = Simulation(
+                        plan=plan, emulator=emulator, webhooks=webhooks, progress=self.stdout.write
+                    )
+                    simulation.run()
+                    after = simulation.books_close()
+                    stats = emulator.stats()
+                    self._report_run(simulation, stats, time.monotonic() - started)
+                    results = self._invariants(first=plan.start, last_period=after)
             finally:
                 collector.stop()
                 if own:

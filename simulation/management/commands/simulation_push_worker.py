@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from billing.stripe_outbox import stripe_outbox_push
 from config import clock
-from simulation.environment import simulation_settings_apply
+from simulation.environment import simulation_settings
 from simulation.worker_kill import READY
 
 
@@ -23,8 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=60.0)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        simulation_settings_apply(stripe_api_base=os.environ["SIMULATION_STRIPE_API_BASE"])
-        with clock.as_of(options["as_of"]):
+        with (
+            simulation_settings(stripe_api_base=os.environ["SIMULATION_STRIPE_API_BASE"]),
+            clock.as_of(options["as_of"]),
+        ):
             self.stdout.write(READY)
             self.stdout.flush()
             stripe_outbox_push(run_seconds=options["seconds"])
