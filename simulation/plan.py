@@ -75,7 +75,8 @@ class SimulationPlan:
     approved_months: frozenset[int]  # statements approved at their month end …
     paid_months: frozenset[int]  # … and paid out then
     stripe_fault_days: frozenset[int]  # days with Stripe 500s and 429s injected
-    worker_kill_days: frozenset[int]  # days whose push starts in a worker that is SIGKILLed
+    worker_kill_share: float  # share of the days with Stripe work whose push starts in a
+    # worker that is SIGKILLed part-way
     day_actions: dict[int, list[tuple[str, int, int]]] = field(default_factory=dict)
 
     @property
@@ -94,7 +95,8 @@ def simulation_plan_make(
     employers: int,
     months: int,
     start: dt.date,
-    faults: bool = True,
+    stripe_fault_share: float = 0.25,
+    worker_kill_share: float = 0.05,
 ) -> SimulationPlan:
     """The plan for these sizes (see the module docstring)."""
     rng = random.Random(seed)  # noqa: S311  (a simulation, not secrets)
@@ -116,8 +118,7 @@ def simulation_plan_make(
     )
     approved = frozenset(m for m in range(months) if rng.random() < 0.7)
     paid = frozenset(m for m in approved if rng.random() < 0.6)
-    fault_days = frozenset(d for d in range(days) if faults and rng.random() < 0.25)
-    kill_days = frozenset(d for d in range(days) if faults and rng.random() < 0.04)
+    fault_days = frozenset(d for d in range(days) if rng.random() < stripe_fault_share)
     plan = SimulationPlan(
         seed=seed,
         start=start,
@@ -128,7 +129,7 @@ def simulation_plan_make(
         approved_months=approved,
         paid_months=paid,
         stripe_fault_days=fault_days,
-        worker_kill_days=kill_days,
+        worker_kill_share=worker_kill_share,
     )
     plan.day_actions.update(_day_actions(plan))
     return plan

@@ -104,7 +104,7 @@ class Simulation:
         self.webhooks = webhooks
         self.progress = progress
         self.figures = SimulationFigures()
-        self.fault_rng = random.Random(plan.seed * 7919 + 1)  # noqa: S311  (timing of kills)
+        self.fault_rng = random.Random(plan.seed * 7919 + 1)  # noqa: S311  (which days, when)
         self.users: dict[int, User] = {}
         self.employers: dict[int, Employer] = {}
         self.employees: dict[int, EmployeePlan] = {
@@ -163,7 +163,7 @@ class Simulation:
             webhook_duplicates=WEBHOOK_COPIES if faulty else 1,
             webhook_shuffle=faulty,
         )
-        if offset in self.plan.worker_kill_days and _commands_open().exists():
+        if _commands_open().exists() and self.fault_rng.random() < self.plan.worker_kill_share:
             self.figures.worker_kills += 1
             self.figures.commands_left_by_killed_workers += push_worker_kill(
                 day=day, rng=self.fault_rng, stripe_api_base=self.emulator.api_base

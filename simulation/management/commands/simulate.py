@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
 from billing.models import BillingCustomer, Invoice
+from billing.selectors import installation_key_prefix
 from employers.models import Employer
 from ledger.models import JournalEntry, RevenueShareAgreement
 from memberships.models import Membership
@@ -68,7 +69,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--start", type=dt.date.fromisoformat, default=dt.date(2027, 1, 1), help="first day"
         )
-        parser.add_argument("--no-faults", action="store_true", help="inject no faults")
+        parser.add_argument(
+            "--stripe-fault-share",
+            type=float,
+            default=0.25,
+            help="share of the days on which 5%% of Stripe requests fail with 500 and 5%% "
+            "with 429, and webhooks come twice and shuffled (default 0.25)",
+        )
+        parser.add_argument(
+            "--worker-kill-share",
+            type=float,
+            default=0.05,
+            help="share of the days with Stripe work whose push worker is SIGKILLed part-way "
+            "(default 0.05)",
+        )
+        parser.add_argument(
+            "--no-faults", action="store_true", help="inject no faults (both shares 0)"
+        )
         parser.add_argument(
             "--reset",
             action="store_true",
@@ -81,20 +98,27 @@ class Command(BaseCommand):
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
         self._database_check(reset=options["reset"])
+        # The Stripe idempotency keys' prefix is read once per process: read it again (a reset
+        # made a new installation), and store it now, so that push workers use the same one.
+        installation_key_prefix.cache_clear()
+        installation_key_prefix()
         plan = simulation_plan_make(
             seed=options["seed"],
             members=options["members"],
             employers=options["employers"],
             months=options["months"],
             start=options["start"],
-            faults=not options["no_faults"],
+            stripe_fault_share=0.0 if options["no_faults"] else options["stripe_fault_share"],
+            worker_kill_share=0.0 if options["no_faults"] else options["worker_kill_share"],
         )
         faults = not options["no_faults"]
         self.stdout.write(
             f"Simulation seed {plan.seed}: {len(plan.members)} individual members, "
             f"{sum(len(e.employees) for e in plan.employers)} employees of "
             f"{len(plan.employers)} employers, {plan.months} months "
-            f"({plan.start} to {plan.end}), database {connection.settings_dict['NAME']}"
+            f"({plan.start} to {plan.end}), database {connection.settings_dict['NAME']}; "
+            f"Stripe faults on {len(plan.stripe_fault_days)} days, push workers killed on "
+            f"{plan.worker_kill_share:.0%} of the days with Stripe work"
         )
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="simulation-emulator-") as data_dir:
