@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 STRIPE_API_KEY = "sk_test_simulation"
-LEASE_SECONDS = 3
+LEASE_SECONDS = 2
 
 
 @contextmanager

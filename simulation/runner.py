@@ -105,6 +105,7 @@ class Simulation:
         self.progress = progress
         self.figures = SimulationFigures()
         self.fault_rng = random.Random(plan.seed * 7919 + 1)  # noqa: S311  (which days, when)
+        self._faulty = False  # the emulator's fault settings are on
         self.users: dict[int, User] = {}
         self.employers: dict[int, Employer] = {}
         self.employees: dict[int, EmployeePlan] = {
@@ -157,12 +158,14 @@ class Simulation:
         faulty = offset in self.plan.stripe_fault_days
         if faulty:
             self.figures.stripe_fault_days += 1
-        self.emulator.configure(
-            error_rate=STRIPE_ERROR_RATE if faulty else 0.0,
-            rate_limit_error_rate=STRIPE_RATE_LIMIT_RATE if faulty else 0.0,
-            webhook_duplicates=WEBHOOK_COPIES if faulty else 1,
-            webhook_shuffle=faulty,
-        )
+        if faulty != self._faulty:
+            self.emulator.configure(
+                error_rate=STRIPE_ERROR_RATE if faulty else 0.0,
+                rate_limit_error_rate=STRIPE_RATE_LIMIT_RATE if faulty else 0.0,
+                webhook_duplicates=WEBHOOK_COPIES if faulty else 1,
+                webhook_shuffle=faulty,
+            )
+            self._faulty = faulty
         if _commands_open().exists() and self.fault_rng.random() < self.plan.worker_kill_share:
             self.figures.worker_kills += 1
             self.figures.commands_left_by_killed_workers += push_worker_kill(
