@@ -47,8 +47,8 @@ SEEDED_TABLES = frozenset(
     }
 )
 WEBHOOK_HOLD_BACK = 0.1  # share of a day's webhook deliveries handed over a day late
-# Loggers that log every Stripe request and every task at INFO: quiet during the run.
-CHATTY_LOGGERS = ("stripe", "celery", "celery.app.trace")
+# Loggers that log every Stripe request, task and email at INFO: quiet during the run.
+CHATTY_LOGGERS = ("stripe", "celery", "celery.app.trace", "notifications")
 
 
 class Command(BaseCommand):
@@ -95,8 +95,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        levels = {name: logging.getLogger(name).level for name in CHATTY_LOGGERS}
         for name in CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        try:
+            self._simulate(options)
+        finally:
+            for name, level in levels.items():
+                logging.getLogger(name).setLevel(level)
+
+    def _simulate(self, options: dict[str, Any]) -> None:
         self._database_check(reset=options["reset"])
         # The Stripe idempotency keys' prefix is read once per process: read it again (a reset
         # made a new installation), and store it now, so that push workers use the same one.
