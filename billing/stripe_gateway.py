@@ -536,6 +536,13 @@ class StripeGateway:
             id=str(data["id"]), status=str(data["status"]), amount=int(data["amount"])
         )
 
+    def refund_retrieve(self, *, refund_id: str) -> RefundSnapshot:
+        refund = self._call(lambda: self._client.v1.refunds.retrieve(refund_id))
+        data = _to_dict(refund)
+        return RefundSnapshot(
+            id=str(data["id"]), status=str(data["status"]), amount=int(data["amount"])
+        )
+
     # --- payments ----------------------------------------------------------------------------
 
     def payment_fee_retrieve(self, *, payment_intent_id: str) -> ChargeFeeSnapshot | None:

@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "notifications",
     "ledger",
     "web",
+    "simulation",
 ]
 
 MIDDLEWARE = [

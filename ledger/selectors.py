@@ -8,6 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -178,3 +179,20 @@ def revenue_schedules_behind(*, today: dt.date) -> QuerySet[RevenueSchedule]:
         )
         .order_by("id")
     )
+
+
+def ledger_trial_balance_cents() -> int:
+    """The sum of every posting ever made (zero when the books balance), read in SQL."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(sum(amount_cents), 0) FROM ledger_posting")
+        return int(cursor.fetchone()[0])
+
+
+def journal_entries_unbalanced() -> list[int]:
+    """Ids of the journal entries whose postings do not sum to zero in some currency."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT entry_id FROM ledger_posting GROUP BY entry_id, currency "
+            "HAVING sum(amount_cents) <> 0 ORDER BY entry_id"
+        )
+        return [row[0] for row in cursor.fetchall()]

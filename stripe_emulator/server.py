@@ -318,6 +318,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         length = int(length_header)
         body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            # The client went away before its whole body arrived (e.g. a worker killed between
+            # sending the headers and the body): that is no request, and it must not run, or an
+            # idempotency key would be saved with the parameters that happened to arrive.
+            self.close_connection = True
+            return
         if url.path.startswith("/v1/") or url.path == "/v1":
             headers = {name.lower(): value for name, value in self.headers.items()}
             host = self.headers.get("Host") or "{}:{}".format(*emulator.address)

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
 from ledger import chart
 from ledger.models import Posting, RevenueSchedule
+from ledger.selectors import journal_entries_unbalanced, ledger_trial_balance_cents
 
 
 def trial_balance_cents() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT coalesce(sum(amount_cents), 0) FROM ledger_posting")
-        return int(cursor.fetchone()[0])
+    return ledger_trial_balance_cents()
 
 
 def unbalanced_entries() -> list[int]:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT entry_id FROM ledger_posting GROUP BY entry_id, currency "
-            "HAVING sum(amount_cents) <> 0"
-        )
-        return [row[0] for row in cursor.fetchall()]
+    return journal_entries_unbalanced()
 
 
 def line_sums(line_id: int) -> dict[str, int]:
