@@ -4,7 +4,7 @@ holds; the same seed gives the same books in a wiped database (with or without f
 another seed other books; the invariant checks catch broken books; a database holding data is
 refused without --reset.
 
-The full size is documented in README.md ("Reliability"); `SIMULATION_MEMBERS`,
+The full size is documented in docs/reliability.md ("Seeded simulation"); `SIMULATION_MEMBERS`,
 `SIMULATION_EMPLOYERS` and `SIMULATION_MONTHS` run this test bigger."""
 
 from __future__ import annotations
