@@ -42,6 +42,7 @@ from employers.imports import COLUMNS, roster_import_confirm, roster_import_crea
 from employers.invoicing import employer_invoicing_run
 from employers.models import ContributionKind, Employer, RosterImport, RosterImportStatus
 from employers.services import ContractInput, contract_create, employer_create
+from ledger.agreements import revenue_share_agreement_create, revenue_share_agreement_update
 from ledger.models import RevenueShareAgreement, Statement, StatementStatus
 from ledger.recognition import ledger_recognize
 from ledger.statements import statement_approve, statement_payout_record, statements_generate
@@ -399,7 +400,8 @@ class Simulation:
     def _agreements_open(self) -> None:
         for market in Market.objects.filter(partner__isnull=False).order_by("id"):
             assert market.partner_id is not None  # noqa: S101  (filtered above)
-            RevenueShareAgreement.objects.create(
+            revenue_share_agreement_create(
+                actor=None,
                 partner_id=market.partner_id,
                 market=market,
                 share_bps=INITIAL_SHARE_BPS,
@@ -407,8 +409,8 @@ class Simulation:
             )
 
     def _agreement_change(self, number: int, day: dt.date) -> None:
-        """New terms from `day`: the agreement in force ends the day before (no service for
-        this exists yet; finance does it in the admin)."""
+        """New terms from `day`: the agreement in force ends, a new one starts (the services
+        finance's admin form uses, so the audit history records both)."""
         change = self.plan.agreement_changes[number]
         current = RevenueShareAgreement.objects.filter(
             market__slug=change.market, effective_until__isnull=True
@@ -417,9 +419,9 @@ class Simulation:
             raise _NothingToDoError("Nothing to act on.")
         if current.effective_from >= day:
             raise _NothingToDoError("Two changes the same day: the first stands.")
-        current.effective_until = day
-        current.save(update_fields=["effective_until"])
-        RevenueShareAgreement.objects.create(
+        revenue_share_agreement_update(agreement=current, actor=None, effective_until=day)
+        revenue_share_agreement_create(
+            actor=None,
             partner_id=current.partner_id,
             market_id=current.market_id,
             share_bps=change.share_bps,
