@@ -74,6 +74,7 @@ from memberships.services import (
     membership_cancel_now,
     membership_plan_change,
 )
+from simulation.invariants import independent_share_cents
 from tests.factories import UserFactory
 from tests.ledger.ledger_checks import line_sums, trial_balance_cents, unbalanced_entries
 
@@ -325,44 +326,6 @@ def books_snapshot() -> tuple[object, ...]:
     return JournalEntry.objects.count(), Posting.objects.count(), statements
 
 
-def independent_share_cents(partner_id: int, last_period: dt.date) -> int:
-    """Σ over months and agreement windows of round_half_up(net * bps / 10000), in SQL."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            WITH months AS (
-                SELECT m::date AS first, (m + interval '1 month' - interval '1 day')::date AS last
-                FROM generate_series(%(start)s::date, %(last_period)s::date, interval '1 month') m
-            ), windows AS (
-                SELECT a.id, a.market_id, a.share_bps,
-                       greatest(months.first, a.effective_from) AS first,
-                       least(months.last, coalesce(a.effective_until - 1, months.last)) AS last
-                FROM ledger_revenueshareagreement a CROSS JOIN months
-                WHERE a.partner_id = %(partner)s AND a.effective_from <= months.last
-                  AND (a.effective_until IS NULL OR a.effective_until > months.first)
-            ), nets AS (  -- recognized - refunds and credits = -(revenue + contra postings)
-                SELECT w.share_bps, -coalesce(sum(p.amount_cents), 0) AS net
-                FROM windows w
-                LEFT JOIN ledger_posting p ON p.partner_id = %(partner)s
-                    AND p.market_id = w.market_id AND p.occurred_on BETWEEN w.first AND w.last
-                    AND p.account_id IN (SELECT id FROM ledger_account
-                                         WHERE code IN (%(revenue)s, %(contra)s))
-                GROUP BY w.id, w.share_bps, w.first
-            )
-            SELECT coalesce(sum(sign(net) * floor((2 * abs(net) * share_bps + 10000) / 20000)), 0)
-            FROM nets
-            """,
-            {
-                "start": START,
-                "last_period": last_period,
-                "partner": partner_id,
-                "revenue": chart.MEMBERSHIP_REVENUE,
-                "contra": chart.REFUNDS_CREDITS,
-            },
-        )
-        return int(cursor.fetchone()[0])
-
-
 def assert_statements_tie_out(finance: User) -> None:
     # Approve what is left in order, then one more month, whose adjustments bring every
     # earlier month to today's ledger.
@@ -392,7 +355,9 @@ def assert_statements_tie_out(finance: User) -> None:
         adjustments = lines.filter(kind=StatementLineKind.ADJUSTMENT).aggregate(
             total=Sum("amount_cents")
         )["total"]
-        assert (shares or 0) + (adjustments or 0) == independent_share_cents(partner_id, after)
+        assert (shares or 0) + (adjustments or 0) == independent_share_cents(
+            partner_id=partner_id, first=START, last_period=after
+        )
     for agreement in RevenueShareAgreement.objects.all():
         recouped = agreement.recoupments.filter(
             statement__status__in=[StatementStatus.APPROVED, StatementStatus.PAID]
