@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet, Sum
+from django.db.models import QuerySet
 
 from accounts.models import Role, User
 from accounts.services import role_grant, user_create
@@ -29,10 +29,10 @@ from billing.models import (
     Payment,
     PaymentStatus,
     Refund,
-    RefundStatus,
     StripeCommand,
     StripeCommandStatus,
 )
+from billing.selectors import payment_refundable_cents
 from billing.services import refund_create
 from billing.stripe_outbox import stripe_outbox_push
 from config import clock
@@ -304,8 +304,9 @@ class Simulation:
         )
         if payment is None:
             raise _NothingToDoError("Nothing to act on.")
-        refunded = Refund.objects.filter(payment=payment).exclude(status=RefundStatus.FAILED)
-        left = payment.amount_cents - (refunded.aggregate(total=Sum("amount_cents"))["total"] or 0)
+        left = payment_refundable_cents(
+            payment=payment, refunds=Refund.objects.filter(payment=payment)
+        )
         amount = left * percent // 100
         if amount <= 0:
             raise _NothingToDoError("Nothing to act on.")
